@@ -1,0 +1,37 @@
+# newsflow: `make run` and `make test` do their own set-up (a .venv with locked dependencies).
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# pip prints one warning per package for this machine's extra local indexes; keep the output readable.
+QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+
+.PHONY: run test lint typecheck clean venv
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt constraints.txt pyproject.toml
+	@echo "== setting up $(VENV) (first time: a few minutes) =="
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt -c constraints.txt 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install -q --no-deps -e . 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -c "import newsflow, trafilatura, duckdb, feedparser, great_expectations, airflow"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/newsflow demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

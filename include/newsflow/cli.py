@@ -1,0 +1,182 @@
+"""Command line: ``newsflow run|demo|sql|feeds|serve-sample|eval-topics`` (also ``python -m newsflow``)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from newsflow.config import DEFAULT_FEEDS_FILE, ConfigError, default_warehouse, load_feeds_file
+
+FEED_HEALTH_SQL = """
+SELECT name, last_status, last_http_status AS http, last_success_at, consecutive_failures AS failures,
+       next_poll_at, poll_interval_min AS interval_min, left(last_error, 60) AS last_error
+FROM feeds
+ORDER BY consecutive_failures DESC, last_success_at NULLS FIRST, name
+"""
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str = "table") -> None:
+    """Print query results as an aligned table, CSV or JSON (one object per row, in a list)."""
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif fmt == "json":
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], default=_json_default, indent=1))
+    else:
+        from tabulate import tabulate
+
+        def cell(v: object) -> object:
+            text = str(v) if v is not None else ""
+            return text if len(text) <= 80 else text[:77] + "..."
+
+        print(tabulate([[cell(v) for v in r] for r in rows], headers=list(columns), tablefmt="simple"))
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _warehouse_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--warehouse", type=Path, default=None,
+                   help="DuckDB file (default: $NEWSFLOW_HOME/warehouse.duckdb, or data/warehouse.duckdb)")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from newsflow.pipeline import run_cycle
+
+    config = load_feeds_file(args.feeds)
+    warehouse = args.warehouse or default_warehouse()
+    t0 = time.monotonic()
+    summary = run_cycle(config, warehouse, feed_names=args.feed or None, max_items=args.max_items,
+                        force=args.force)
+    print("\n".join(summary.lines()))
+    print(f"warehouse: {warehouse}  ({time.monotonic() - t0:.1f} s)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve the bundled sample site on loopback, run one cycle on the packaged feeds, show the result."""
+    from newsflow.pipeline import run_cycle
+    from newsflow.sample_server import StaticSite
+    from newsflow.warehouse import Warehouse
+
+    config = load_feeds_file(DEFAULT_FEEDS_FILE)
+    warehouse = args.warehouse or default_warehouse()
+    try:
+        site = StaticSite(port=args.port)
+    except OSError as exc:
+        print(f"cannot start the sample site on 127.0.0.1:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    with site:
+        print(f"sample site: {site.base_url} (bundled, loopback only)")
+        t0 = time.monotonic()
+        summary = run_cycle(config, warehouse, force=True)
+        print("\n".join(summary.lines()))
+    with Warehouse(warehouse, read_only=True) as wh:
+        cols, rows = wh.query(
+            "SELECT feed, left(title, 60) AS title, language, word_count AS words, topics FROM v_articles "
+            "ORDER BY published_at DESC"
+        )
+        print_rows(cols, rows)
+        violations = wh.ledger_violations()
+    print(f"ledger: {'every item accounted for' if not violations else f'{len(violations)} VIOLATIONS'}")
+    print(f"warehouse: {warehouse}  ({time.monotonic() - t0:.1f} s)")
+    print(f"try: newsflow sql --warehouse {warehouse} \"SELECT title, url FROM v_articles\"")
+    return 1 if violations else 0
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from newsflow.warehouse import Warehouse
+
+    with Warehouse(args.warehouse or default_warehouse(), read_only=True) as wh:
+        cols, rows = wh.query(args.query)
+    print_rows(cols, rows, args.format)
+    return 0
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    from newsflow.warehouse import Warehouse
+
+    with Warehouse(args.warehouse or default_warehouse(), read_only=True) as wh:
+        cols, rows = wh.query(FEED_HEALTH_SQL)
+    print_rows(cols, rows, args.format)
+    return 0
+
+
+def cmd_serve_sample(args: argparse.Namespace) -> int:
+    from newsflow.sample_server import StaticSite
+
+    with StaticSite(port=args.port) as site:
+        print(f"serving the sample site at {site.base_url} (Ctrl-C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsflow", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="one full cycle on the feeds in a YAML file, outside Airflow")
+    p.add_argument("--feeds", type=Path, required=True, help="feeds YAML file")
+    _warehouse_arg(p)
+    p.add_argument("--feed", action="append", help="only this feed (repeatable); polls it even if not due")
+    p.add_argument("--max-items", type=int, default=None, help="cap on items taken per feed")
+    p.add_argument("--force", action="store_true", help="poll every feed now, ignoring its schedule")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("demo", help="serve the bundled sample site and run one cycle on it")
+    _warehouse_arg(p)
+    p.add_argument("--port", type=int, default=8765)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("sql", help="read-only ad-hoc SQL against the warehouse")
+    _warehouse_arg(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("query")
+    p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser("feeds", help="feed health: last status, last success, failures, next poll")
+    _warehouse_arg(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_feeds)
+
+    p = sub.add_parser("serve-sample", help="serve the bundled sample site on loopback until Ctrl-C")
+    p.add_argument("--port", type=int, default=8765)
+    p.set_defaults(func=cmd_serve_sample)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"newsflow: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        from newsflow.warehouse import WarehouseError
+
+        if isinstance(exc, WarehouseError) or type(exc).__module__.startswith("duckdb"):
+            print(f"newsflow: {exc}", file=sys.stderr)
+            return 1
+        raise

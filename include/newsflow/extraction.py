@@ -1,0 +1,157 @@
+"""Article extraction with trafilatura: main text without boilerplate or comments, plus metadata.
+
+One HTML parse per page; the declared language (``<html lang>``, ``content-language``) is read before
+trafilatura prunes the tree, and detected with py3langid when the page declares none. When the page gives
+too little text, the feed's own content or summary is used and ``body_source`` says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import trafilatura
+from lxml import html as lxml_html
+from trafilatura.utils import load_html
+
+LOGGER = logging.getLogger(__name__)
+EXTRACTOR = f"trafilatura-{trafilatura.__version__}"
+_LANG_RE = re.compile(r"^[a-z]{2,3}$")
+_WS_RE = re.compile(r"[ \t\r\f\v]+")
+_WORD_RE = re.compile(r"\w+", re.UNICODE)
+BodySource = Literal["extracted", "feed_content", "feed_summary"]
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """What a page gave: text and metadata (any may be missing)."""
+
+    text: str | None
+    title: str | None
+    author: str | None
+    site_name: str | None
+    canonical_url: str | None
+    page_date: datetime | None
+    declared_language: str | None
+
+
+@dataclass(frozen=True)
+class Body:
+    """The chosen article body and where it came from."""
+
+    text: str
+    source: BodySource
+    word_count: int
+    body_hash: str
+
+
+def word_count(text: str | None) -> int:
+    return len(_WORD_RE.findall(text)) if text else 0
+
+
+def normalise_text(text: str) -> str:
+    """Collapse runs of blanks inside lines and blank lines between paragraphs."""
+    lines = [_WS_RE.sub(" ", line).strip() for line in text.splitlines()]
+    return "\n".join(line for line in lines if line)
+
+
+def _language_code(value: str | None) -> str | None:
+    if not value:
+        return None
+    code = value.strip().lower().replace("_", "-").split("-")[0].split(",")[0].strip()
+    return code if _LANG_RE.match(code) else None
+
+
+def _declared_language(tree: lxml_html.HtmlElement) -> str | None:
+    root = tree.getroottree().getroot()
+    code = _language_code(root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang"))
+    if code:
+        return code
+    for meta in root.iterfind(".//meta"):
+        if (meta.get("http-equiv") or "").lower() == "content-language":
+            return _language_code(meta.get("content"))
+    return None
+
+
+def _page_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def extract_page(html: bytes | str, url: str) -> Extracted:
+    """Extract main text and metadata from one page (comments and boilerplate excluded)."""
+    tree = load_html(html)
+    if tree is None:
+        return Extracted(None, None, None, None, None, None, None)
+    declared = _declared_language(tree)
+    doc = trafilatura.bare_extraction(
+        tree, url=url, with_metadata=True, include_comments=False, include_tables=True
+    )
+    if doc is None:
+        return Extracted(None, None, None, None, None, None, declared)
+    text = normalise_text(doc.text) if doc.text else None
+    return Extracted(
+        text=text or None,
+        title=doc.title or None,
+        author=doc.author or None,
+        site_name=doc.sitename or None,
+        canonical_url=doc.url or None,
+        page_date=_page_date(doc.date),
+        declared_language=declared,
+    )
+
+
+def detect_language(text: str) -> str | None:
+    """ISO 639-1 code detected from text (py3langid), or None for too little text."""
+    if word_count(text) < 5:
+        return None
+    import py3langid
+
+    code, _score = py3langid.classify(text[:5000])
+    return str(code)
+
+
+def html_to_text(fragment: str | None) -> str | None:
+    """Plain text of a feed's HTML summary/content."""
+    if not fragment:
+        return None
+    try:
+        doc = lxml_html.fragment_fromstring(fragment, create_parent="div")
+    except (ValueError, lxml_html.etree.ParserError):
+        return normalise_text(fragment)
+    for br in doc.iter("br", "p", "div", "li", "h1", "h2", "h3", "h4"):
+        br.tail = "\n" + (br.tail or "")
+    text = normalise_text(doc.text_content())
+    return text or None
+
+
+def choose_body(
+    extracted: str | None, feed_content: str | None, feed_summary: str | None, min_words: int
+) -> Body | None:
+    """The extracted text if long enough, else the longest of feed content, feed summary or short text."""
+    candidates: list[tuple[str, BodySource]] = []
+    if extracted and word_count(extracted) >= min_words:
+        candidates = [(extracted, "extracted")]
+    else:
+        for text, source in ((extracted, "extracted"), (html_to_text(feed_content), "feed_content"),
+                             (html_to_text(feed_summary), "feed_summary")):
+            if text and word_count(text) > 0:
+                candidates.append((text, source))  # type: ignore[arg-type]
+        candidates.sort(key=lambda c: word_count(c[0]), reverse=True)
+    if not candidates:
+        return None
+    text, source = candidates[0]
+    return Body(
+        text=text,
+        source=source,
+        word_count=word_count(text),
+        body_hash=hashlib.sha256(text.encode("utf-8")).hexdigest()[:32],
+    )

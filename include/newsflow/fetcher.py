@@ -1,0 +1,260 @@
+"""A polite, bounded HTTP client.
+
+Every request: the SSRF guard on each hop, http/https only, a bounded number of redirects, connect/read
+timeouts plus a total deadline enforced while streaming, a maximum body size (on the decompressed bytes
+too), a per-host minimum delay and concurrency limit, and ``Retry-After`` on 429/503 honoured for that
+host. Failures raise :class:`FetchError` with a short machine-readable ``kind`` and a readable ``reason``.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urljoin
+
+import httpx
+
+from newsflow.config import Settings
+from newsflow.netguard import BlockedURL, NetGuard
+from newsflow.urls import host_key
+
+LOGGER = logging.getLogger(__name__)
+REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+BACKOFF_CODES = frozenset({429, 503})
+
+
+class FetchError(Exception):
+    """A request that produced no usable response."""
+
+    def __init__(self, kind: str, reason: str, *, retryable: bool, status: int | None = None) -> None:
+        super().__init__(f"{kind}: {reason}")
+        self.kind = kind
+        self.reason = reason
+        self.retryable = retryable
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Response:
+    """A complete (size-bounded) HTTP response."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    wire_bytes: int
+    elapsed_s: float
+    redirects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name.lower())
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent/invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+@dataclass
+class _HostSlot:
+    semaphore: threading.BoundedSemaphore
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    next_allowed: float = 0.0
+    min_delay: float = 0.0
+
+
+class HostGate:
+    """Per-host politeness: at most N requests in flight and a minimum delay between request starts."""
+
+    def __init__(self, min_delay_s: float, concurrency: int, max_wait_s: float) -> None:
+        self._min_delay = min_delay_s
+        self._concurrency = concurrency
+        self._max_wait = max_wait_s
+        self._slots: dict[str, _HostSlot] = {}
+        self._lock = threading.Lock()
+
+    def _slot(self, host: str) -> _HostSlot:
+        with self._lock:
+            slot = self._slots.get(host)
+            if slot is None:
+                slot = _HostSlot(threading.BoundedSemaphore(self._concurrency), min_delay=self._min_delay)
+                self._slots[host] = slot
+            return slot
+
+    def set_min_delay(self, host: str, seconds: float) -> None:
+        """Raise the host's delay (robots.txt ``Crawl-delay``); never below the configured minimum."""
+        slot = self._slot(host)
+        with slot.lock:
+            slot.min_delay = max(self._min_delay, seconds)
+
+    def defer(self, host: str, seconds: float) -> None:
+        """No request to ``host`` starts for ``seconds`` (Retry-After)."""
+        slot = self._slot(host)
+        with slot.lock:
+            slot.next_allowed = max(slot.next_allowed, time.monotonic() + seconds)
+
+    def blocked_for(self, host: str) -> float:
+        """Seconds until the host may be contacted again."""
+        slot = self._slot(host)
+        with slot.lock:
+            return max(0.0, slot.next_allowed - time.monotonic())
+
+    def acquire(self, host: str) -> _HostSlot:
+        """Wait for a turn at ``host``; raise FetchError if the host is deferred past ``max_wait_s``."""
+        slot = self._slot(host)
+        slot.semaphore.acquire()
+        try:
+            with slot.lock:
+                wait = slot.next_allowed - time.monotonic()
+                if wait > self._max_wait:
+                    raise FetchError(
+                        "deferred",
+                        f"host {host} asked us to wait {wait:.0f} s (Retry-After); not waiting",
+                        retryable=True,
+                    )
+                slot.next_allowed = max(slot.next_allowed, time.monotonic()) + slot.min_delay
+            if wait > 0:
+                time.sleep(wait)
+        except BaseException:
+            slot.semaphore.release()
+            raise
+        return slot
+
+    @staticmethod
+    def release(slot: _HostSlot) -> None:
+        slot.semaphore.release()
+
+
+class Fetcher:
+    """Bounded, polite GET requests. Thread-safe; share one per run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        guard: NetGuard,
+        *,
+        max_wait_s: float = 60.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.guard = guard
+        self.gate = HostGate(settings.per_host_min_delay_s, settings.per_host_concurrency, max_wait_s)
+        timeout = httpx.Timeout(
+            connect=settings.connect_timeout_s,
+            read=settings.read_timeout_s,
+            write=settings.read_timeout_s,
+            pool=settings.total_timeout_s,
+        )
+        self._client = httpx.Client(
+            timeout=timeout,
+            follow_redirects=False,
+            headers={"User-Agent": settings.full_user_agent, "Accept-Encoding": "gzip, deflate"},
+            limits=httpx.Limits(max_connections=settings.concurrency * 2),
+            transport=transport,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
+        """GET ``url`` following redirects (each hop guarded). Any HTTP status is returned, not raised."""
+        start = time.monotonic()
+        deadline = start + self.settings.total_timeout_s
+        hops: list[str] = []
+        current = url
+        seen = {url}
+        while True:
+            try:
+                self.guard.check(current)
+            except BlockedURL as exc:
+                raise FetchError("blocked", exc.reason, retryable=False) from exc
+            status, resp_headers, body, wire = self._one(current, headers or {}, deadline)
+            if status in REDIRECT_CODES and "location" in resp_headers:
+                if len(hops) >= self.settings.max_redirects:
+                    raise FetchError(
+                        "redirects", f"more than {self.settings.max_redirects} redirects", retryable=False
+                    )
+                target = urljoin(current, resp_headers["location"].strip())
+                if target in seen:
+                    raise FetchError("redirects", f"redirect loop at {target}", retryable=False)
+                seen.add(target)
+                hops.append(current)
+                current = target
+                continue
+            return Response(
+                url=current,
+                status=status,
+                headers=resp_headers,
+                body=body,
+                wire_bytes=wire,
+                elapsed_s=time.monotonic() - start,
+                redirects=tuple(hops),
+            )
+
+    def _one(
+        self, url: str, headers: Mapping[str, str], deadline: float
+    ) -> tuple[int, dict[str, str], bytes, int]:
+        host = host_key(url)
+        slot = self.gate.acquire(host)
+        limit = self.settings.max_response_bytes
+        try:
+            with self._client.stream("GET", url, headers=dict(headers)) as resp:
+                resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                if resp.status_code in BACKOFF_CODES:
+                    delay = parse_retry_after(resp_headers.get("retry-after"))
+                    if delay is not None:
+                        self.gate.defer(host, min(delay, self.settings.max_retry_after_s))
+                declared = resp_headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > limit:
+                    raise FetchError(
+                        "too_large", f"Content-Length {declared} exceeds limit of {limit} bytes", retryable=False
+                    )
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise FetchError(
+                            "too_large", f"body exceeds limit of {limit} bytes (after decompression)",
+                            retryable=False,
+                        )
+                    if time.monotonic() > deadline:
+                        raise FetchError(
+                            "timeout", f"total deadline of {self.settings.total_timeout_s:g} s exceeded",
+                            retryable=True,
+                        )
+                    chunks.append(chunk)
+                return resp.status_code, resp_headers, b"".join(chunks), resp.num_bytes_downloaded
+        except httpx.TimeoutException as exc:
+            raise FetchError("timeout", f"{type(exc).__name__} after limits "
+                             f"(connect {self.settings.connect_timeout_s:g} s, "
+                             f"read {self.settings.read_timeout_s:g} s)", retryable=True) from exc
+        except httpx.DecodingError as exc:
+            raise FetchError("decoding", f"cannot decode body: {exc}", retryable=False) from exc
+        except httpx.HTTPError as exc:
+            raise FetchError("network", f"{type(exc).__name__}: {exc}", retryable=True) from exc
+        finally:
+            self.gate.release(slot)

@@ -1,0 +1,118 @@
+"""Records passed between stages. Small, typed, serialisable (Airflow stages pass them via files)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+PollStatus = Literal["ok", "not_modified", "unchanged", "error", "deferred"]
+ItemStatus = Literal["loaded", "duplicate", "failed", "quarantined"]
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """What the warehouse remembers about a feed between polls."""
+
+    name: str
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    consecutive_failures: int = 0
+    poll_interval_min: float | None = None
+    next_poll_at: datetime | None = None
+    last_new_item_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry of a feed, as seen at poll time."""
+
+    item_id: str
+    feed: str
+    guid: str | None
+    link: str | None
+    canonical_url: str | None
+    title: str | None
+    summary: str | None
+    content: str | None
+    author: str | None
+    published_at: datetime | None
+    entry_hash: str
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """The outcome of polling one feed; never an exception."""
+
+    poll_id: str
+    feed: str
+    url: str
+    started_at: datetime
+    duration_s: float
+    status: PollStatus
+    http_status: int | None = None
+    bytes: int = 0
+    items: tuple[FeedItem, ...] = ()
+    error: str | None = None
+    parse_warning: str | None = None
+    feed_title: str | None = None
+    feed_format: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    poll_interval_min: float | None = None
+    next_poll_at: datetime | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "deferred")
+
+
+@dataclass(frozen=True)
+class Article:
+    """An extracted article, keyed by the hash of its canonical URL."""
+
+    article_id: str
+    canonical_url: str
+    url: str
+    feed: str
+    item_id: str
+    title: str | None
+    author: str | None
+    site_name: str | None
+    published_at: datetime | None
+    language: str | None
+    language_source: str | None
+    body: str
+    body_source: Literal["extracted", "feed_content", "feed_summary"]
+    word_count: int
+    body_hash: str
+    raw_path: str | None
+    http_status: int | None
+    fetched_at: datetime
+    extractor: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    """What became of one feed item in this run: its terminal ledger status and reason."""
+
+    item: FeedItem
+    status: ItemStatus
+    reason: str | None = None
+    article_id: str | None = None
+    article: Article | None = None
+    retryable: bool = False
+    attempts: int = 1
+
+
+@dataclass
+class Batch:
+    """Everything one cycle loads in one transaction."""
+
+    polls: list[PollResult] = field(default_factory=list)
+    outcomes: list[ItemOutcome] = field(default_factory=list)

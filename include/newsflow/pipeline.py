@@ -1,0 +1,122 @@
+"""The stages of one ingestion cycle, as functions the CLI and the Airflow DAGs both call.
+
+``select_due`` and ``plan_items`` read the warehouse; ``poll_feeds`` and ``fetch_articles`` (in
+:mod:`newsflow.articles`) touch only the network and the raw store; ``Warehouse.load_batch`` is the only
+write. ``run_cycle`` chains them for one process.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from newsflow.articles import fetch_articles
+from newsflow.config import FeedConfig, FeedsFile, Settings, data_home
+from newsflow.feeds import poll_feed
+from newsflow.fetcher import Fetcher
+from newsflow.models import Batch, FeedState, PollResult
+from newsflow.netguard import NetGuard
+from newsflow.rawstore import RawStore
+from newsflow.schedule import is_due
+from newsflow.warehouse import LoadStats, Warehouse
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleSummary:
+    """What one cycle did; printed by ``newsflow run``."""
+
+    feeds_polled: int = 0
+    feeds_failed: int = 0
+    feeds_skipped: int = 0
+    feeds_not_modified: int = 0
+    items_seen: int = 0
+    items_new: int = 0
+    items_known: int = 0
+    fetched: int = 0
+    load: LoadStats = field(default_factory=LoadStats)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        s = self.load
+        out = [
+            f"feeds:    {self.feeds_polled} polled, {self.feeds_failed} failed, "
+            f"{self.feeds_not_modified} unchanged (304 or same body), {self.feeds_skipped} not due",
+            f"items:    {self.items_seen} seen, {s.items_new} new, {self.items_known} already known, "
+            f"{s.duplicate} duplicate, {s.failed} failed",
+            f"articles: {self.fetched} fetched, {s.articles_inserted} loaded, {s.articles_updated} updated",
+        ]
+        out += [f"  failed: {name}: {reason}" for name, reason in self.failures]
+        return out
+
+
+def make_fetcher(config: FeedsFile) -> Fetcher:
+    return Fetcher(config.settings, NetGuard(config.allow_hosts))
+
+
+def select_due(
+    feeds: Sequence[FeedConfig], states: dict[str, FeedState], now: datetime, force: bool = False
+) -> list[FeedConfig]:
+    """Feeds whose next poll time has come (all of them with ``force``)."""
+    return [f for f in feeds if force or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now)]
+
+
+def poll_feeds(
+    feeds: Sequence[FeedConfig],
+    states: dict[str, FeedState],
+    fetcher: Fetcher,
+    settings: Settings,
+    *,
+    max_items: int | None = None,
+    now: datetime | None = None,
+) -> list[PollResult]:
+    """Poll feeds concurrently; one broken feed never stops the others."""
+    if not feeds:
+        return []
+
+    def one(feed: FeedConfig) -> PollResult:
+        state = states.get(feed.name, FeedState(feed.name))
+        return poll_feed(feed, state, fetcher, settings, max_items=max_items, now=now)
+
+    with ThreadPoolExecutor(max_workers=min(settings.concurrency, len(feeds))) as pool:
+        return list(pool.map(one, feeds))
+
+
+def run_cycle(
+    config: FeedsFile,
+    warehouse_path: Path,
+    *,
+    home: Path | None = None,
+    feed_names: list[str] | None = None,
+    max_items: int | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> CycleSummary:
+    """One full cycle in this process: poll due feeds, fetch new articles, load everything."""
+    now = now or datetime.now(UTC)
+    summary = CycleSummary()
+    raw = RawStore(home or data_home())
+    with Warehouse(warehouse_path) as wh, make_fetcher(config) as fetcher:
+        states = wh.feed_states()
+        feeds = config.selected(feed_names)
+        due = select_due(feeds, states, now, force=force or bool(feed_names))
+        summary.feeds_skipped = len(feeds) - len(due)
+        polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
+        plan = wh.plan(polls, config.settings.max_item_attempts)
+        outcomes = fetch_articles(plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts)
+        stats = wh.load_batch(Batch(polls=polls, outcomes=plan.duplicates + outcomes), now=now)
+    summary.feeds_polled = len(polls)
+    summary.feeds_failed = sum(1 for p in polls if p.failed)
+    summary.feeds_not_modified = sum(1 for p in polls if p.status in ("not_modified", "unchanged"))
+    summary.items_seen = sum(len(p.items) for p in polls)
+    summary.items_known = plan.known_unchanged
+    summary.fetched = len(plan.to_fetch)
+    summary.load = stats
+    summary.failures = [(p.feed, p.error or "") for p in polls if p.failed]
+    summary.failures += [(o.item.link or o.item.item_id, o.reason or "") for o in outcomes if o.status == "failed"]
+    return summary

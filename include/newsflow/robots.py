@@ -1,0 +1,66 @@
+"""robots.txt for article pages (RFC 9309), one fetch per host and run, with Crawl-delay honoured."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+from protego import Protego
+
+from newsflow.fetcher import Fetcher, FetchError
+from newsflow.urls import host_key
+
+LOGGER = logging.getLogger(__name__)
+_ALLOW_ALL = Protego.parse("")
+
+
+class RobotsPolicy:
+    """Answers "may we fetch this URL?" for the run's user agent."""
+
+    def __init__(self, fetcher: Fetcher, agent: str = "newsflow") -> None:
+        self._fetcher = fetcher
+        self._agent = agent
+        self._cache: dict[str, Protego | None] = {}
+        self._lock = threading.Lock()
+        self._host_locks: dict[str, threading.Lock] = {}
+
+    def _rules(self, url: str) -> Protego | None:
+        """Parsed rules for the URL's origin; None means "disallow all" (robots.txt unreachable / 5xx)."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        with self._lock:
+            lock = self._host_locks.setdefault(origin, threading.Lock())
+        with lock:
+            if origin in self._cache:
+                return self._cache[origin]
+            rules: Protego | None
+            try:
+                resp = self._fetcher.get(urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", "")))
+            except FetchError as exc:
+                if exc.kind == "blocked":
+                    raise
+                LOGGER.info("robots.txt for %s unreachable (%s): treating as disallow", origin, exc.reason)
+                rules = None
+            else:
+                if resp.status >= 500:
+                    rules = None
+                elif resp.status >= 400:
+                    rules = _ALLOW_ALL
+                else:
+                    rules = Protego.parse(resp.body.decode("utf-8", errors="replace"))
+                    delay = rules.crawl_delay(self._agent)
+                    if delay:
+                        capped = min(float(delay), self._fetcher.settings.max_crawl_delay_s)
+                        self._fetcher.gate.set_min_delay(host_key(url), capped)
+            self._cache[origin] = rules
+            return rules
+
+    def check(self, url: str) -> tuple[str, bool] | None:
+        """None when allowed, else ``(reason, retryable)``: why the URL may not be fetched now."""
+        rules = self._rules(url)
+        if rules is None:
+            return "robots.txt unreachable or server error: not fetching (RFC 9309)", True
+        if not rules.can_fetch(url, self._agent):
+            return "disallowed by robots.txt", False
+        return None

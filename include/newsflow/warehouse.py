@@ -1,0 +1,390 @@
+"""The DuckDB warehouse: numbered migrations, feed state, the item ledger and idempotent, atomic loads.
+
+Only :meth:`Warehouse.load_batch` writes pipeline data, in one transaction: loading the same batch twice
+changes nothing, a corrected article updates its row (``version`` + 1), a failed load leaves nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from newsflow.models import Batch, FeedItem, FeedState, ItemOutcome, PollResult
+
+LOGGER = logging.getLogger(__name__)
+_MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
+TS = pa.timestamp("us", tz="UTC")
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse is missing, locked for too long or inconsistent."""
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every packaged migration, in order."""
+    found = []
+    for entry in resources.files("newsflow").joinpath("migrations").iterdir():
+        match = _MIGRATION_RE.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def connect(path: Path, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> duckdb.DuckDBPyConnection:
+    """Open the file, retrying with backoff while another process holds the lock."""
+    delay = 0.05
+    deadline = time.monotonic() + lock_timeout_s
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if not any(m in str(exc) for m in _LOCK_MARKERS) or time.monotonic() > deadline:
+                raise WarehouseError(f"{path}: cannot open ({exc})") from exc
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+
+@dataclass
+class Plan:
+    """Which polled items need fetching, and what the ledger already knew."""
+
+    to_fetch: list[FeedItem] = field(default_factory=list)
+    attempts: dict[str, int] = field(default_factory=dict)
+    duplicates: list[ItemOutcome] = field(default_factory=list)
+    known_unchanged: int = 0
+
+
+@dataclass
+class LoadStats:
+    polls: int = 0
+    items_new: int = 0
+    items_updated: int = 0
+    articles_inserted: int = 0
+    articles_updated: int = 0
+    loaded: int = 0
+    duplicate: int = 0
+    failed: int = 0
+
+
+_ARTICLE_COLUMNS = [
+    ("article_id", pa.string()), ("canonical_url", pa.string()), ("url", pa.string()), ("feed", pa.string()),
+    ("item_id", pa.string()), ("title", pa.string()), ("author", pa.string()), ("site_name", pa.string()),
+    ("published_at", TS), ("language", pa.string()), ("language_source", pa.string()), ("body", pa.string()),
+    ("body_source", pa.string()), ("word_count", pa.int32()), ("body_hash", pa.string()),
+    ("raw_path", pa.string()), ("http_status", pa.int32()), ("extractor", pa.string()), ("fetched_at", TS),
+]
+_ITEM_COLUMNS = [
+    ("item_id", pa.string()), ("feed", pa.string()), ("guid", pa.string()), ("link", pa.string()),
+    ("canonical_url", pa.string()), ("title", pa.string()), ("published_at", TS), ("entry_hash", pa.string()),
+    ("first_poll_id", pa.string()), ("first_seen_at", TS), ("status", pa.string()), ("reason", pa.string()),
+    ("article_id", pa.string()), ("attempts", pa.int32()), ("retryable", pa.bool_()), ("status_at", TS),
+]
+_CHANGED_ARTICLE = " OR ".join(
+    f"t.{c} IS DISTINCT FROM s.{c}"
+    for c in ("title", "author", "site_name", "published_at", "language", "body_hash", "body_source", "url")
+)
+_CHANGED_ITEM = " OR ".join(
+    f"t.{c} IS DISTINCT FROM s.{c}"
+    for c in ("status", "reason", "article_id", "attempts", "retryable", "entry_hash", "title", "link")
+)
+
+
+def _table(columns: Sequence[tuple[str, pa.DataType]], rows: Iterable[dict[str, Any]]) -> pa.Table:
+    schema = pa.schema(columns)
+    return pa.Table.from_pylist(list(rows), schema=schema)
+
+
+class Warehouse:
+    """A DuckDB warehouse file. Use as a context manager; open read-only for queries."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise WarehouseError(f"{self.path}: no warehouse yet (run `newsflow run` first)")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = connect(self.path, read_only=read_only, lock_timeout_s=lock_timeout_s)
+        if not read_only:
+            self.migrate()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema -------------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_migrations'"
+        ).fetchone()
+        if not exists or not exists[0]:
+            return 0
+        row = self.con.execute("SELECT COALESCE(max(version), 0) FROM schema_migrations").fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> list[int]:
+        """Apply pending migrations, each in its own transaction; returns the versions applied."""
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        current = self.schema_version()
+        applied = []
+        for version, name, sql in migrations():
+            if version <= current:
+                continue
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute(sql)
+                self.con.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)", [version, name, datetime.now(UTC)]
+                )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+            applied.append(version)
+            LOGGER.info("warehouse %s: applied migration %04d_%s", self.path, version, name)
+        return applied
+
+    # -- reads used by the stages --------------------------------------------------------------------
+    def feed_states(self) -> dict[str, FeedState]:
+        rows = self.con.execute(
+            "SELECT name, etag, last_modified, body_hash, consecutive_failures, poll_interval_min, "
+            "next_poll_at, last_new_item_at FROM feeds"
+        ).fetchall()
+        return {r[0]: FeedState(*r) for r in rows}
+
+    def plan(self, polls: Sequence[PollResult], max_attempts: int) -> Plan:
+        """Decide which polled items to fetch: new ones, edited ones (corrections) and retryable failures."""
+        plan = Plan()
+        items: dict[str, FeedItem] = {}
+        for poll in polls:
+            for item in poll.items:
+                items.setdefault(item.item_id, item)
+        if not items:
+            return plan
+        known = {
+            r[0]: r[1:]
+            for r in self.con.execute(
+                "SELECT item_id, entry_hash, status, attempts, retryable FROM items "
+                "WHERE item_id IN (SELECT unnest(?::VARCHAR[]))",
+                [list(items)],
+            ).fetchall()
+        }
+        urls = [i.canonical_url for i in items.values() if i.canonical_url and i.item_id not in known]
+        owners = {
+            r[0]: r[1]
+            for r in self.con.execute(
+                "SELECT u, article_id FROM (SELECT canonical_url AS u, article_id FROM articles "
+                "UNION ALL SELECT url, article_id FROM articles) WHERE u IN (SELECT unnest(?::VARCHAR[]))",
+                [urls],
+            ).fetchall()
+        } if urls else {}
+        for item_id, item in items.items():
+            if item_id in known:
+                entry_hash, status, attempts, retryable = known[item_id]
+                if entry_hash != item.entry_hash and status != "duplicate":
+                    plan.to_fetch.append(item)  # the entry was edited: refetch (a correction)
+                    plan.attempts[item_id] = 1
+                elif status == "failed" and retryable and attempts < max_attempts:
+                    plan.to_fetch.append(item)
+                    plan.attempts[item_id] = attempts + 1
+                else:
+                    plan.known_unchanged += 1
+            elif item.canonical_url in owners:
+                plan.duplicates.append(ItemOutcome(
+                    item=item, status="duplicate", article_id=owners[item.canonical_url],
+                    reason=f"URL already loaded as article {owners[item.canonical_url]}",
+                ))
+            else:
+                plan.to_fetch.append(item)
+        return plan
+
+    # -- the one write path ---------------------------------------------------------------------------
+    def load_batch(self, batch: Batch, now: datetime | None = None) -> LoadStats:
+        """Write polls, feed state, the item ledger and articles in one transaction (idempotent)."""
+        now = now or datetime.now(UTC)
+        stats = LoadStats()
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            polls = self._new_polls(batch.polls)
+            outcomes = self._resolve_duplicates(batch.outcomes, stats)
+            new_ids = self._upsert_items(outcomes, polls, now, stats)
+            self._upsert_articles([o for o in outcomes if o.status == "loaded"], now, stats)
+            self._record_polls(polls, new_ids, stats)
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return stats
+
+    def _new_polls(self, polls: Sequence[PollResult]) -> list[PollResult]:
+        if not polls:
+            return []
+        seen = {
+            r[0] for r in self.con.execute(
+                "SELECT poll_id FROM feed_polls WHERE poll_id IN (SELECT unnest(?::VARCHAR[]))",
+                [[p.poll_id for p in polls]],
+            ).fetchall()
+        }
+        return [p for p in polls if p.poll_id not in seen]
+
+    def _resolve_duplicates(self, outcomes: Sequence[ItemOutcome], stats: LoadStats) -> list[ItemOutcome]:
+        """An article already owned by another item (or earlier in this batch) makes this item a duplicate."""
+        ids = [o.article_id for o in outcomes if o.status == "loaded" and o.article_id]
+        owner = dict(
+            self.con.execute(
+                "SELECT article_id, item_id FROM articles WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
+                [ids],
+            ).fetchall()
+        ) if ids else {}
+        resolved = []
+        for o in outcomes:
+            if o.status == "loaded" and o.article_id:
+                first = owner.setdefault(o.article_id, o.item.item_id)
+                if first != o.item.item_id:
+                    o = ItemOutcome(
+                        item=o.item, status="duplicate", article_id=o.article_id, attempts=o.attempts,
+                        reason=f"same canonical URL as item {first}",
+                    )
+            resolved.append(o)
+            if o.status == "loaded":
+                stats.loaded += 1
+            elif o.status == "duplicate":
+                stats.duplicate += 1
+            elif o.status == "failed":
+                stats.failed += 1
+        return resolved
+
+    def _upsert_items(
+        self, outcomes: Sequence[ItemOutcome], polls: Sequence[PollResult], now: datetime, stats: LoadStats
+    ) -> set[str]:
+        if not outcomes:
+            return set()
+        poll_of = {p.feed: p for p in polls}
+        rows = []
+        for o in outcomes:
+            poll = poll_of.get(o.item.feed)
+            rows.append({
+                "item_id": o.item.item_id, "feed": o.item.feed, "guid": o.item.guid, "link": o.item.link,
+                "canonical_url": o.item.canonical_url, "title": o.item.title,
+                "published_at": o.item.published_at, "entry_hash": o.item.entry_hash,
+                "first_poll_id": poll.poll_id if poll else "", "first_seen_at": poll.started_at if poll else now,
+                "status": o.status, "reason": o.reason, "article_id": o.article_id, "attempts": o.attempts,
+                "retryable": o.retryable, "status_at": now,
+            })
+        staged = _table(_ITEM_COLUMNS, rows)
+        self.con.register("staged_items", staged)
+        try:
+            new_ids = {
+                r[0] for r in self.con.execute(
+                    "SELECT s.item_id FROM staged_items s ANTI JOIN items t USING (item_id)"
+                ).fetchall()
+            }
+            if new_ids and not polls:
+                raise WarehouseError("new items in a batch without their poll records")
+            result = self.con.execute(f"""
+                MERGE INTO items t USING staged_items s ON t.item_id = s.item_id
+                WHEN MATCHED AND ({_CHANGED_ITEM}) THEN UPDATE SET
+                    status = s.status, reason = s.reason, article_id = s.article_id, attempts = s.attempts,
+                    retryable = s.retryable, entry_hash = s.entry_hash, title = s.title, link = s.link,
+                    canonical_url = s.canonical_url, published_at = s.published_at, status_at = s.status_at
+                WHEN NOT MATCHED THEN INSERT BY NAME
+                RETURNING merge_action
+            """).fetchall()
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister("staged_items")
+        stats.items_new += sum(1 for r in result if r[0] == "INSERT")
+        stats.items_updated += sum(1 for r in result if r[0] == "UPDATE")
+        return new_ids
+
+    def _upsert_articles(self, outcomes: Sequence[ItemOutcome], now: datetime, stats: LoadStats) -> None:
+        articles = [o.article for o in outcomes if o.article is not None]
+        if not articles:
+            return
+        staged = _table(_ARTICLE_COLUMNS, ({k: getattr(a, k) for k, _ in _ARTICLE_COLUMNS} for a in articles))
+        self.con.register("staged_articles", staged)
+        try:
+            result = self.con.execute(f"""
+                MERGE INTO articles t
+                USING (SELECT *, ?::TIMESTAMPTZ AS first_loaded_at, ?::TIMESTAMPTZ AS updated_at,
+                       1 AS version FROM staged_articles) s
+                ON t.article_id = s.article_id
+                WHEN MATCHED AND ({_CHANGED_ARTICLE}) THEN UPDATE SET
+                    canonical_url = s.canonical_url, url = s.url, title = s.title, author = s.author,
+                    site_name = s.site_name, published_at = s.published_at, language = s.language,
+                    language_source = s.language_source, body = s.body, body_source = s.body_source,
+                    word_count = s.word_count, body_hash = s.body_hash, raw_path = s.raw_path,
+                    http_status = s.http_status, extractor = s.extractor, fetched_at = s.fetched_at,
+                    updated_at = ?, version = t.version + 1
+                WHEN NOT MATCHED THEN INSERT BY NAME
+                RETURNING merge_action
+            """, [now, now, now]).fetchall()
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister("staged_articles")
+        stats.articles_inserted += sum(1 for r in result if r[0] == "INSERT")
+        stats.articles_updated += sum(1 for r in result if r[0] == "UPDATE")
+
+    def _record_polls(self, polls: Sequence[PollResult], new_ids: set[str], stats: LoadStats) -> None:
+        for p in polls:
+            items_new = sum(1 for i in p.items if i.item_id in new_ids)
+            self.con.execute(
+                "INSERT INTO feed_polls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [p.poll_id, p.feed, p.url, p.started_at, p.duration_s, p.status, p.http_status, p.bytes,
+                 len(p.items), items_new, p.error, p.parse_warning],
+            )
+            failed = p.failed
+            self.con.execute(
+                """
+                INSERT INTO feeds (name, url, title, format, etag, last_modified, body_hash, last_polled_at,
+                    last_status, last_http_status, last_error, last_success_at, last_new_item_at,
+                    consecutive_failures, poll_interval_min, next_poll_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (name) DO UPDATE SET
+                    url = excluded.url,
+                    title = COALESCE(excluded.title, feeds.title),
+                    format = COALESCE(excluded.format, feeds.format),
+                    etag = excluded.etag, last_modified = excluded.last_modified,
+                    body_hash = excluded.body_hash, last_polled_at = excluded.last_polled_at,
+                    last_status = excluded.last_status, last_http_status = excluded.last_http_status,
+                    last_error = excluded.last_error,
+                    last_success_at = COALESCE(excluded.last_success_at, feeds.last_success_at),
+                    last_new_item_at = COALESCE(excluded.last_new_item_at, feeds.last_new_item_at),
+                    consecutive_failures = CASE WHEN excluded.consecutive_failures = 0 THEN 0
+                                                ELSE feeds.consecutive_failures + 1 END,
+                    poll_interval_min = excluded.poll_interval_min, next_poll_at = excluded.next_poll_at
+                """,
+                [p.feed, p.url, p.feed_title, p.feed_format, p.etag, p.last_modified, p.body_hash, p.started_at,
+                 p.status, p.http_status, p.error, None if failed else p.started_at,
+                 p.started_at if items_new else None, 1 if failed else 0, p.poll_interval_min, p.next_poll_at],
+            )
+            stats.polls += 1
+
+    # -- analyst helpers ---------------------------------------------------------------------------------
+    def ledger_violations(self) -> list[tuple[Any, ...]]:
+        return self.con.execute("SELECT * FROM v_ledger_violations").fetchall()
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
+        cur = self.con.execute(sql, params or [])
+        columns = [d[0] for d in cur.description or []]
+        return columns, cur.fetchall()

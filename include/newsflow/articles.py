@@ -16,7 +16,7 @@ from newsflow.extraction import EXTRACTOR, choose_body, detect_language, extract
 from newsflow.fetcher import Fetcher, FetchError
 from newsflow.models import Article, FeedItem, ItemOutcome
 from newsflow.rawstore import RawStore
-from newsflow.robots import RobotsPolicy
+from newsflow.robots import RobotsPolicy, policy_for
 from newsflow.urls import article_id, canonical_url, is_http_url, same_site
 
 LOGGER = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def fetch_articles(
     """Fetch and extract many items concurrently (per-host politeness is the fetcher's)."""
     items = list(items)
     if robots is None and settings.respect_robots:
-        robots = RobotsPolicy(fetcher)
+        robots = policy_for(fetcher)
     attempts = attempts or {}
 
     def work(item: FeedItem) -> ItemOutcome:

@@ -45,6 +45,7 @@ _TOKEN_RE = re.compile(r"\w+")
 _TOPIC_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _LIST_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _LIST_REF_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[^a-z\s])|\n\s*")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 
 
@@ -97,10 +98,11 @@ class TopicConfig(_Strict):
     threshold: float = Field(ge=0, le=1)
     terms: dict[str, float] = Field(min_length=1)
     support: dict[str, float] = Field(default_factory=dict)
+    penalty: dict[str, float] = Field(default_factory=dict)
     patterns: tuple[PatternRule, ...] = ()
     exclude: tuple[str, ...] = ()
 
-    @field_validator("terms", "support")
+    @field_validator("terms", "support", "penalty")
     @classmethod
     def _weights(cls, v: dict[str, float]) -> dict[str, float]:
         return _check_weights(v)
@@ -123,6 +125,12 @@ class ScoringConfig(_Strict):
     length_norm_tokens: int = Field(default=400, ge=1)
     """Articles longer than this many tokens have their evidence divided by (tokens / this) ** exponent."""
     length_exponent: float = Field(default=0.5, ge=0, le=1)
+    min_sentences: int = Field(default=2, ge=1)
+    """Evidence found in fewer sentences than this (the title is one) is narrow ..."""
+    min_terms: int = Field(default=2, ge=1)
+    """... and so is evidence from fewer distinct phrases or patterns than this ..."""
+    narrow_factor: float = Field(default=0.5, ge=0, le=1)
+    """... and is multiplied by this factor."""
 
 
 class Taxonomy(_Strict):
@@ -221,6 +229,20 @@ def tokenize(text: str) -> tuple[list[str], list[str]]:
     return raw, [_fold(t.lower()) for t in raw]
 
 
+def _tokenize_sentences(text: str, first_id: int) -> tuple[list[str], list[str], list[int]]:
+    """Tokens of a text and the sentence number of each token (sentences numbered from ``first_id``)."""
+    raw: list[str] = []
+    sentence: list[int] = []
+    sid = first_id
+    for part in _SENTENCE_END_RE.split(unicodedata.normalize("NFC", text.translate(_APOSTROPHES))):
+        toks = _TOKEN_RE.findall(part)
+        if toks:
+            raw.extend(toks)
+            sentence.extend([sid] * len(toks))
+            sid += 1
+    return raw, [_fold(t.lower()) for t in raw], sentence
+
+
 def _compile_pattern(regex: str, lists: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
     def expand(m: re.Match[str]) -> str:
         words = lists[m.group(1)]  # KeyError names an unknown list
@@ -230,7 +252,7 @@ def _compile_pattern(regex: str, lists: dict[str, tuple[str, ...]]) -> re.Patter
     return re.compile(r"(?<!\w)(?:" + _LIST_REF_RE.sub(expand, regex) + r")(?!\w)")
 
 
-Kind = Literal["core", "support", "exclude"]
+Kind = Literal["core", "support", "penalty", "exclude"]
 
 
 @dataclass(frozen=True)
@@ -348,6 +370,8 @@ class Classifier:
                 self._index.add(_parse_phrase(phrase_text, t, "core", weight))
             for phrase_text, weight in cfg.support.items():
                 self._index.add(_parse_phrase(phrase_text, t, "support", weight))
+            for phrase_text, weight in cfg.penalty.items():
+                self._index.add(_parse_phrase(phrase_text, t, "penalty", weight))
             for phrase_text in cfg.exclude:
                 self._index.add(_parse_phrase(phrase_text, t, "exclude", 0.0))
             self._patterns.append(
@@ -357,8 +381,9 @@ class Classifier:
     def classify(self, title: str | None, body: str | None) -> list[TopicScore]:
         """Score one article: one :class:`TopicScore` per topic, in taxonomy order."""
         title_raw, title_low = tokenize(title or "")
-        body_raw, body_low = tokenize(body or "")
+        body_raw, body_low, body_sentences = _tokenize_sentences(body or "", 1)
         n_title = len(title_low)
+        sentence_of = [0] * n_title + body_sentences
         hits = self._index.scan(title_raw, title_low, True, 0)
         hits += self._index.scan(body_raw, body_low, False, n_title)
         by_topic: list[list[_Hit]] = [[] for _ in self.topics]
@@ -384,10 +409,12 @@ class Classifier:
                         offset = 0 if part == 0 else n_title
                         pseudo = _Phrase(t, cp.rule.kind, f"pattern:{cp.rule.name}", cp.rule.weight, ())
                         topic_hits.append(_Hit(pseudo, offset + first, offset + last, part == 0))
-            results.append(self._score(name, topic_hits, length_factor, n_tokens))
+            results.append(self._score(name, topic_hits, length_factor, n_tokens, sentence_of))
         return results
 
-    def _score(self, name: str, hits: list[_Hit], length_factor: float, n_tokens: int) -> TopicScore:
+    def _score(
+        self, name: str, hits: list[_Hit], length_factor: float, n_tokens: int, sentence_of: Sequence[int]
+    ) -> TopicScore:
         cfg = self.taxonomy.topics[name]
         scoring = self.taxonomy.scoring
         masked: set[int] = set()
@@ -399,6 +426,7 @@ class Classifier:
         # Longest match first; a token is evidence for at most one phrase or pattern.
         used: set[int] = set(masked)
         counts: dict[str, list[Any]] = {}
+        sentences: dict[str, set[int]] = {"core": set(), "support": set(), "penalty": set()}
         for hit in sorted(
             (h for h in hits if h.phrase.kind != "exclude"), key=lambda h: (h.start, h.start - h.end)
         ):
@@ -406,19 +434,16 @@ class Classifier:
             if any(i in used for i in span):
                 continue
             used.update(span)
+            sentences[hit.phrase.kind].add(sentence_of[min(hit.start, len(sentence_of) - 1)])
             entry = counts.setdefault(hit.phrase.label, [hit.phrase.kind, hit.phrase.weight, 0, 0])
             entry[2 if hit.in_title else 3] += 1
 
-        core_raw = 0.0
-        support_raw = 0.0
+        raw_by_kind = {"core": 0.0, "support": 0.0, "penalty": 0.0}
         fired = []
         for label, (kind, weight, n_title, n_body) in counts.items():
             c = n_title * scoring.title_weight + n_body
             contribution = weight * (1.0 + math.log(c))
-            if kind == "core":
-                core_raw += contribution
-            else:
-                support_raw += contribution
+            raw_by_kind[kind] += contribution
             fired.append(
                 {
                     "term": label,
@@ -429,9 +454,14 @@ class Classifier:
                     "contribution": round(contribution, 3),
                 }
             )
+        core_raw, support_raw, penalty_raw = raw_by_kind["core"], raw_by_kind["support"], raw_by_kind["penalty"]
         support_counted = core_raw > 0
-        raw = core_raw + (support_raw if support_counted else 0.0)
-        adjusted = raw / length_factor
+        raw = max(0.0, core_raw + (support_raw if support_counted else 0.0) - penalty_raw)
+        in_sentences = sentences["core"] | (sentences["support"] if support_counted else set())
+        n_terms = sum(1 for kind, *_ in counts.values() if kind == "core" or (kind == "support" and support_counted))
+        narrow = len(in_sentences) < scoring.min_sentences or n_terms < scoring.min_terms
+        spread_factor = scoring.narrow_factor if narrow else 1.0
+        adjusted = raw * spread_factor / length_factor
         score = adjusted / (adjusted + scoring.scale) if adjusted > 0 else 0.0
         fired.sort(key=lambda f: (-f["contribution"], f["term"]))
         evidence: dict[str, Any] = {
@@ -439,7 +469,11 @@ class Classifier:
             "core": round(core_raw, 3),
             "support": round(support_raw, 3),
             "support_counted": support_counted,
+            "penalty": round(penalty_raw, 3),
+            "distinct_terms": n_terms,
             "raw": round(raw, 3),
+            "sentences": len(in_sentences),
+            "spread_factor": spread_factor,
             "length_factor": round(length_factor, 3),
             "tokens": n_tokens,
             "title_hits": sum(f["title"] for f in fired),

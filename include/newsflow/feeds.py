@@ -11,6 +11,7 @@ import hashlib
 import logging
 import time
 import uuid
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -108,9 +109,11 @@ def parse_feed(feed_name: str, body: bytes, url: str, headers: Mapping[str, str]
     if not parsed.entries and not version:
         raise FeedParseError(f"not a feed ({warning or 'no feed elements found'})")
     unique: dict[str, FeedItem] = {}
-    for entry in parsed.entries:
-        item = _entry_item(feed_name, entry)
-        unique.setdefault(item.item_id, item)
+    with warnings.catch_warnings():  # feedparser warns about its own updated/published fallback
+        warnings.simplefilter("ignore", DeprecationWarning)
+        for entry in parsed.entries:
+            item = _entry_item(feed_name, entry)
+            unique.setdefault(item.item_id, item)
     meta = parsed.get("feed", {})
     return ParsedFeed(
         items=list(unique.values()),

@@ -91,7 +91,11 @@ class NetGuard:
         if self.allowed_by_list(url):
             return
         try:
-            addresses = self._resolver(host, port)
+            addresses = [str(ipaddress.ip_address(host))]  # an IP literal needs no lookup
+        except ValueError:
+            addresses = []
+        try:
+            addresses = addresses or self._resolver(host, port)
         except (OSError, UnicodeError) as exc:
             raise BlockedURL(f"cannot resolve host {host!r}: {exc}") from exc
         if not addresses:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from urllib.parse import urlsplit, urlunsplit
 
 from protego import Protego
@@ -64,3 +65,16 @@ class RobotsPolicy:
         if not rules.can_fetch(url, self._agent):
             return "disallowed by robots.txt", False
         return None
+
+
+_POLICIES: weakref.WeakKeyDictionary[Fetcher, RobotsPolicy] = weakref.WeakKeyDictionary()
+_POLICIES_LOCK = threading.Lock()
+
+
+def policy_for(fetcher: Fetcher) -> RobotsPolicy:
+    """The robots policy shared by everything using ``fetcher`` (one robots.txt fetch per host and run)."""
+    with _POLICIES_LOCK:
+        policy = _POLICIES.get(fetcher)
+        if policy is None:
+            policy = _POLICIES[fetcher] = RobotsPolicy(fetcher)
+        return policy

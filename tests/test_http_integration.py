@@ -1,0 +1,266 @@
+"""Integration tests of the fetcher, the poller and robots.txt against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import gzip
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from httpserver import Request, TestServer
+from newsflow.articles import fetch_articles
+from newsflow.config import FeedConfig, Settings, default_settings_dict, load_feeds_file
+from newsflow.feeds import poll_feed
+from newsflow.fetcher import Fetcher, FetchError, parse_retry_after
+from newsflow.models import FeedItem, FeedState
+from newsflow.netguard import NetGuard
+from newsflow.pipeline import run_cycle
+from newsflow.rawstore import RawStore
+from newsflow.urls import canonical_url
+from newsflow.warehouse import Warehouse
+
+pytestmark = pytest.mark.integration
+
+RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link>http://x/</link>
+<item><title>One</title><link>/a/1.html</link><guid>g1</guid><pubDate>Wed, 25 Nov 2026 10:00:00 GMT</pubDate>
+<description>First story summary.</description></item>
+<item><title>Two</title><link>/a/2.html</link><guid>g2</guid><pubDate>Wed, 25 Nov 2026 09:00:00 GMT</pubDate>
+</item></channel></rss>"""
+
+
+def settings(**overrides: Any) -> Settings:
+    base = {**default_settings_dict(), "per_host_min_delay_s": 0.0, "total_timeout_s": 5.0,
+            "read_timeout_s": 2.0, "connect_timeout_s": 2.0}
+    return Settings.model_validate({**base, **overrides})
+
+
+def fetcher_for(srv: TestServer, **overrides: Any) -> Fetcher:
+    return Fetcher(settings(**overrides), NetGuard([srv.host]), max_wait_s=1.0)
+
+
+def feed(srv: TestServer, path: str = "/feed.xml") -> FeedConfig:
+    return FeedConfig(name="test", url=srv.url(path))
+
+
+def item(url: str) -> FeedItem:
+    return FeedItem(item_id="i1", feed="test", guid="g", link=url, canonical_url=canonical_url(url),
+                    title="T", summary=None, content=None, author=None, published_at=None, entry_hash="h")
+
+
+def test_conditional_get_and_304() -> None:
+    with TestServer() as srv:
+        def handler(r: Request) -> None:
+            if r.headers.get("If-None-Match") == '"v1"':
+                r.reply(304, ctype=None)
+            else:
+                r.reply(200, RSS, "application/rss+xml", ETag='"v1"', Last_Modified="Wed, 25 Nov 2026 10:00:00 GMT")
+        srv.route("/feed.xml", handler)
+        with fetcher_for(srv) as f:
+            first = poll_feed(feed(srv), FeedState("test"), f, f.settings)
+            assert first.status == "ok" and len(first.items) == 2 and first.etag == '"v1"'
+            assert first.items[0].link == srv.url("/a/1.html")  # relative links resolved against the feed
+            state = FeedState("test", etag=first.etag, last_modified=first.last_modified, body_hash=first.body_hash)
+            second = poll_feed(feed(srv), state, f, f.settings)
+        assert second.status == "not_modified" and second.items == () and second.http_status == 304
+        sent = srv.requests("/feed.xml")[1][1]
+        assert sent["If-None-Match"] == '"v1"'
+        assert sent["If-Modified-Since"] == "Wed, 25 Nov 2026 10:00:00 GMT"
+        assert "newsflow" in sent["User-Agent"] and "http" in sent["User-Agent"]
+
+
+def test_same_body_is_not_parsed_again() -> None:
+    with TestServer() as srv:
+        srv.static("/feed.xml", RSS, "application/rss+xml")  # a server with no validators
+        with fetcher_for(srv) as f:
+            first = poll_feed(feed(srv), FeedState("test"), f, f.settings)
+            again = poll_feed(feed(srv), FeedState("test", body_hash=first.body_hash), f, f.settings)
+        assert again.status == "unchanged" and again.items == ()
+
+
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_429_retry_after_defers_the_host(form: str) -> None:
+    later = datetime.now(UTC) + timedelta(seconds=120)
+    value = "120" if form == "seconds" else format_datetime(later, usegmt=True)
+    with TestServer() as srv:
+        srv.route("/feed.xml", lambda r: r.reply(429, b"slow down", "text/plain", Retry_After=value))
+        srv.static("/other.xml", RSS, "application/rss+xml")
+        with fetcher_for(srv) as f:
+            result = poll_feed(feed(srv), FeedState("test"), f, f.settings)
+            assert result.status == "deferred" and result.http_status == 429
+            assert result.poll_interval_min is not None and result.poll_interval_min >= 1.9  # >= 120 s
+            assert 100 < f.gate.blocked_for(srv.host) <= 120
+            with pytest.raises(FetchError) as err:  # the whole host waits, not only that feed
+                f.get(srv.url("/other.xml"))
+            assert err.value.kind == "deferred"
+        assert srv.requests("/other.xml") == []
+
+
+def test_parse_retry_after_forms() -> None:
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("30", now) == 30
+    assert parse_retry_after("Fri, 27 Nov 2026 12:01:00 GMT", now) == 60
+    assert parse_retry_after("Fri, 27 Nov 2026 11:00:00 GMT", now) == 0
+    assert parse_retry_after("soon", now) is None and parse_retry_after(None, now) is None
+
+
+def test_5xx_backs_off_exponentially_and_keeps_the_feed(tmp_path: Path) -> None:
+    with TestServer() as srv:
+        srv.route("/feed.xml", lambda r: r.reply(500, b"oops", "text/plain"))
+        cfg_file = tmp_path / "feeds.yaml"
+        cfg_file.write_text(f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: broken, url: '{srv.url('/feed.xml')}'}}\n"
+                            "settings: {per_host_min_delay_s: 0}\n")
+        cfg = load_feeds_file(cfg_file)
+        wh = tmp_path / "w.duckdb"
+        intervals = []
+        for _ in range(4):
+            summary = run_cycle(cfg, wh, home=tmp_path, force=True)
+            assert summary.feeds_failed == 1
+            with Warehouse(wh, read_only=True) as w:
+                row = w.query("SELECT consecutive_failures, poll_interval_min, last_error, last_success_at "
+                              "FROM feeds WHERE name = 'broken'")[1][0]
+            intervals.append(row[1])
+        assert row[0] == 4 and "HTTP 500" in row[2] and row[3] is None
+        assert intervals == [5, 10, 20, 40]
+        with Warehouse(wh, read_only=True) as w:
+            assert w.query("SELECT count(*) FROM feed_polls WHERE status = 'error'")[1][0][0] == 4
+
+
+def test_trickling_server_hits_the_total_deadline() -> None:
+    with TestServer() as srv:
+        def trickle(r: Request) -> None:
+            r.send_response(200)
+            r.send_header("Content-Type", "text/html")
+            r.send_header("Content-Length", "100000")
+            r.end_headers()
+            try:
+                for _ in range(200):
+                    r.wfile.write(b"x")
+                    r.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass
+        srv.route("/slow", trickle)
+        with fetcher_for(srv, total_timeout_s=1.0) as f:
+            t0 = time.monotonic()
+            with pytest.raises(FetchError) as err:
+                f.get(srv.url("/slow"))
+            elapsed = time.monotonic() - t0
+        assert err.value.kind == "timeout" and err.value.retryable
+        assert elapsed < 3.0
+
+
+def test_silent_server_hits_the_read_timeout() -> None:
+    with TestServer() as srv:
+        srv.route("/silent", lambda r: time.sleep(3))
+        with fetcher_for(srv, read_timeout_s=0.5) as f, pytest.raises(FetchError) as err:
+            f.get(srv.url("/silent"))
+        assert err.value.kind == "timeout"
+
+
+def test_oversized_bodies_are_capped() -> None:
+    big = b"a" * 300_000
+    bomb = gzip.compress(b"\0" * 20_000_000)
+    with TestServer() as srv:
+        srv.static("/declared", big)
+        def chunked(r: Request) -> None:
+            r.send_response(200)
+            r.send_header("Content-Type", "text/html")
+            r.send_header("Connection", "close")
+            r.end_headers()
+            for _ in range(30):
+                r.wfile.write(b"b" * 10_000)
+        srv.route("/undeclared", chunked)
+        srv.static("/bomb", bomb, Content_Encoding="gzip")
+        with fetcher_for(srv, max_response_bytes=100_000) as f:
+            for path in ("/declared", "/undeclared", "/bomb"):
+                with pytest.raises(FetchError) as err:
+                    f.get(srv.url(path))
+                assert err.value.kind == "too_large", path
+        assert len(bomb) < 100_000  # the bomb is small on the wire: the cap works on decompressed bytes
+
+
+def test_redirects_loop_and_limit() -> None:
+    with TestServer() as srv:
+        srv.route("/a", lambda r: r.reply(302, ctype=None, Location="/b"))
+        srv.route("/b", lambda r: r.reply(301, ctype=None, Location=srv.url("/a")))
+        for n in range(10):
+            srv.route(f"/chain{n}", lambda r, n=n: r.reply(302, ctype=None, Location=f"/chain{n + 1}"))
+        srv.static("/chain10", b"<html>end</html>")
+        with fetcher_for(srv, max_redirects=3) as f:
+            with pytest.raises(FetchError, match="redirect loop"):
+                f.get(srv.url("/a"))
+            with pytest.raises(FetchError, match="more than 3 redirects"):
+                f.get(srv.url("/chain0"))
+        with fetcher_for(srv, max_redirects=10) as f:
+            resp = f.get(srv.url("/chain0"))
+        assert resp.status == 200 and resp.url == srv.url("/chain10") and len(resp.redirects) == 10
+
+
+def test_ssrf_guard_refuses_before_connecting() -> None:
+    with TestServer() as srv:
+        srv.static("/feed.xml", RSS, "application/rss+xml")
+        srv.route("/jump", lambda r: r.reply(302, ctype=None, Location="http://127.0.0.2:9/admin"))
+        with Fetcher(settings(), NetGuard([])) as f:  # nothing allow-listed
+            with pytest.raises(FetchError) as err:
+                f.get(srv.url("/feed.xml"))
+            assert err.value.kind == "blocked" and "127.0.0.1" in err.value.reason
+            result = poll_feed(feed(srv), FeedState("test"), f, f.settings)
+            assert result.status == "error" and "SSRF" in (result.error or "")
+        assert srv.requests() == []
+        with fetcher_for(srv) as f, pytest.raises(FetchError) as err:  # a redirect hop is checked too
+            f.get(srv.url("/jump"))
+        assert err.value.kind == "blocked" and "127.0.0.2" in err.value.reason
+
+
+def test_robots_txt_disallow_and_crawl_delay(tmp_path: Path) -> None:
+    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+    with TestServer() as srv:
+        srv.static("/robots.txt", b"User-agent: *\nDisallow: /private/\nCrawl-delay: 0.3\n", "text/plain")
+        srv.static("/private/a.html", page)
+        srv.static("/public/a.html", page)
+        st = settings()
+        with fetcher_for(srv) as f:
+            out = fetch_articles([item(srv.url("/private/a.html"))], f, st, RawStore(tmp_path))
+            assert out[0].status == "failed" and out[0].reason == "disallowed by robots.txt"
+            assert not out[0].retryable
+            t0 = time.monotonic()
+            ok = fetch_articles([item(srv.url("/public/a.html")), item(srv.url("/public/a.html"))], f, st,
+                                RawStore(tmp_path))
+            assert [o.status for o in ok] == ["loaded", "loaded"]
+            assert time.monotonic() - t0 >= 0.3  # Crawl-delay spaced the two requests
+        assert srv.requests("/private/a.html") == []
+        assert len(srv.requests("/robots.txt")) == 1  # cached per host
+
+
+def test_robots_5xx_means_wait(tmp_path: Path) -> None:
+    with TestServer() as srv:
+        srv.route("/robots.txt", lambda r: r.reply(503, b"", "text/plain"))
+        srv.static("/a.html", b"<html></html>")
+        with fetcher_for(srv) as f:
+            out = fetch_articles([item(srv.url("/a.html"))], f, settings(), RawStore(tmp_path))
+        assert out[0].status == "failed" and out[0].retryable and "robots.txt" in (out[0].reason or "")
+        assert srv.requests("/a.html") == []
+
+
+def test_per_host_concurrency_limit() -> None:
+    active = {"now": 0, "max": 0}
+    import threading
+    lock = threading.Lock()
+    with TestServer() as srv:
+        def slow(r: Request) -> None:
+            with lock:
+                active["now"] += 1
+                active["max"] = max(active["max"], active["now"])
+            time.sleep(0.2)
+            with lock:
+                active["now"] -= 1
+            r.reply(200, b"<html></html>")
+        srv.route("/p", slow)
+        from concurrent.futures import ThreadPoolExecutor
+        with fetcher_for(srv, per_host_concurrency=2) as f, ThreadPoolExecutor(6) as pool:
+            list(pool.map(lambda _: f.get(srv.url("/p")), range(6)))
+        assert active["max"] == 2

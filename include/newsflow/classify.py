@@ -1,18 +1,20 @@
-"""Topic classification: weighted phrase lexicons with context rules, from a YAML taxonomy.
+"""Topic classification: weighted phrase lexicons with context rules, read from a YAML taxonomy.
 
-Each topic of the taxonomy (``config/taxonomy.yaml`` by default) lists weighted phrases. Text is split into
-lowercase word tokens; a phrase matches a run of tokens (``*`` ends a prefix wildcard, a phrase written with
-capitals matches only that capitalisation). For each topic:
+The taxonomy (``config/taxonomy.yaml`` by default) gives each topic weighted phrases. Text is split into word
+tokens (lowercased, accents folded, punctuation dropped); a phrase matches a run of tokens. A word ending in ``*``
+is a prefix; a phrase written with capitals ("ICE agents") matches only that capitalisation. Per topic:
 
-- ``exclude`` phrases mask their tokens ("border collie", "hearing aid"): nothing inside them counts;
-- ``terms`` are core evidence; ``patterns`` are regular expressions over the token text, core or support;
-- ``support`` terms only count when some core evidence of the topic fired (a "summit" is diplomacy only next
-  to an envoy or a foreign minister, never on K2);
-- a term found ``c`` times (title hits count ``title_weight`` times) adds ``weight * (1 + ln c)``; the sum is
-  divided by a length factor so that passing mentions in a long article do not add up, and squashed to
-  ``score = raw / (raw + scale)`` in [0, 1]. A topic is assigned when ``score >= threshold``.
+- ``exclude`` phrases mask their tokens: nothing inside "border collie" or "hearing aid" counts;
+- ``terms`` and core ``patterns`` (regular expressions over the token text) are core evidence;
+- ``support`` terms and patterns count only when some core evidence of the topic fired ("summit" next to a
+  foreign minister is diplomacy; on K2 it is nothing);
+- ``penalty`` terms subtract: they mark another frame (an impeachment hearing, a market report);
+- a phrase found ``c`` times (a title hit counts ``title_weight`` times) adds ``weight * (1 + ln c)``;
+- evidence from a single sentence or a single phrase is "narrow" (a passing mention) and is scaled down, long
+  articles have their evidence divided by a length factor, and ``score = raw / (raw + scale)`` lies in [0, 1].
 
-Everything is explainable: the evidence names each phrase that fired, its weight, and its title and body counts.
+A topic is assigned when its score reaches its threshold. The evidence of every score names each phrase that
+fired, its weight and its title and body counts, so every decision can be explained.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -37,25 +39,28 @@ from newsflow.config import ConfigError
 LOGGER = logging.getLogger(__name__)
 
 METHOD_VERSION = "lex-1"
-"""Bump whenever the matching or scoring code changes: it is part of :attr:`Classifier.version`."""
+"""Bump whenever the matching or scoring code changes; it is part of :attr:`Classifier.version`."""
 
 DEFAULT_TAXONOMY_FILE = Path(__file__).resolve().parent / "config" / "taxonomy.yaml"
 
 _TOKEN_RE = re.compile(r"\w+")
-_TOPIC_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_LIST_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _LIST_REF_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
-_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[^a-z\s])|\n\s*")
+_COMBINING_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'\u201d)\]]*\s+(?=[^a-z\s])|\n\s*")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_PREFIX_CACHE_MAX = 200_000
+
+Kind = Literal["core", "support", "penalty", "exclude"]
 
 
 class TaxonomyError(ConfigError):
     """A taxonomy file is missing, unreadable or invalid."""
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Configuration models
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------------------------
 
 
 class _Strict(BaseModel):
@@ -63,27 +68,25 @@ class _Strict(BaseModel):
 
 
 def _check_phrase(phrase: str) -> str:
-    tokens = _TOKEN_RE.findall(phrase)
-    if not tokens:
+    words = phrase.split()
+    if not words or not _TOKEN_RE.search(phrase):
         raise ValueError(f"phrase {phrase!r} has no word characters")
-    stripped = phrase.replace("*", "")
-    if "*" in phrase and not re.fullmatch(r"[^*]+\*?(\s+[^*]+\*?)*", phrase.strip()):
-        raise ValueError(f"phrase {phrase!r}: '*' may only end a word")
-    if not _TOKEN_RE.search(stripped):
-        raise ValueError(f"phrase {phrase!r} has no word characters")
+    for word in words:
+        if "*" in word.rstrip("*") or word.count("*") > 1 or not _TOKEN_RE.search(word):
+            raise ValueError(f"phrase {phrase!r}: '*' may only end a word")
     return phrase
 
 
-def _check_weights(v: dict[str, float]) -> dict[str, float]:
-    for phrase, weight in v.items():
+def _check_weights(value: dict[str, float]) -> dict[str, float]:
+    for phrase, weight in value.items():
         _check_phrase(phrase)
         if not 0 < weight <= 10:
             raise ValueError(f"weight of {phrase!r} must be in (0, 10], got {weight}")
-    return v
+    return value
 
 
 class PatternRule(_Strict):
-    """A regular expression over the lowercase token text (tokens joined by single spaces)."""
+    """A regular expression over the normalised token text (lowercase words joined by single spaces)."""
 
     name: str = Field(min_length=1, max_length=80)
     regex: str = Field(min_length=1)
@@ -104,73 +107,67 @@ class TopicConfig(_Strict):
 
     @field_validator("terms", "support", "penalty")
     @classmethod
-    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
-        return _check_weights(v)
+    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
+        return _check_weights(value)
 
     @field_validator("exclude")
     @classmethod
-    def _excludes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for phrase in v:
+    def _excludes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for phrase in value:
             _check_phrase(phrase)
-        return v
+        return value
 
 
 class ScoringConfig(_Strict):
-    """How evidence becomes a score (shared by all topics)."""
+    """How evidence becomes a score; shared by all topics."""
 
     scale: float = Field(default=4.0, gt=0)
     """Raw evidence at which the score is 0.5."""
     title_weight: float = Field(default=2.0, ge=1, le=10)
     """A hit in the title counts as this many hits."""
     length_norm_tokens: int = Field(default=400, ge=1)
-    """Articles longer than this many tokens have their evidence divided by (tokens / this) ** exponent."""
+    """Evidence of longer articles is divided by (tokens / length_norm_tokens) ** length_exponent."""
     length_exponent: float = Field(default=0.5, ge=0, le=1)
     min_sentences: int = Field(default=2, ge=1)
-    """Evidence found in fewer sentences than this (the title is one) is narrow ..."""
+    """Evidence from fewer sentences than this (the title is one) is narrow ..."""
     min_terms: int = Field(default=2, ge=1)
     """... and so is evidence from fewer distinct phrases or patterns than this ..."""
     narrow_factor: float = Field(default=0.5, ge=0, le=1)
-    """... and is multiplied by this factor."""
+    """... and narrow evidence is multiplied by this factor."""
 
 
 class Taxonomy(_Strict):
-    """A validated taxonomy: scoring settings, shared word lists for patterns, and the topics in order."""
+    """A validated taxonomy: scoring settings, word lists for patterns, and the topics in order."""
 
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     lists: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     topics: dict[str, TopicConfig] = Field(min_length=1)
 
-    @field_validator("topics")
+    @field_validator("topics", "lists")
     @classmethod
-    def _topic_names(cls, v: dict[str, TopicConfig]) -> dict[str, TopicConfig]:
-        for name in v:
-            if not _TOPIC_NAME_RE.match(name):
-                raise ValueError(f"topic name {name!r} must be 1-40 characters of a-z, 0-9, '_', starting a-z")
-        return v
-
-    @field_validator("lists")
-    @classmethod
-    def _list_names(cls, v: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        for name, words in v.items():
-            if not _LIST_NAME_RE.match(name):
-                raise ValueError(f"list name {name!r} must be 1-40 characters of a-z, 0-9, '_', starting a-z")
-            if not words:
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name, item in value.items():
+            if not _NAME_RE.match(name):
+                raise ValueError(f"name {name!r} must be 1-40 characters of a-z, 0-9 or '_', starting a-z")
+            if isinstance(item, tuple) and not item:
                 raise ValueError(f"list {name!r} is empty")
-        return v
+        return value
 
     @model_validator(mode="after")
     def _patterns_compile(self) -> Taxonomy:
         for topic, cfg in self.topics.items():
             for rule in cfg.patterns:
                 try:
-                    _compile_pattern(rule.regex, self.lists)
-                except (re.error, KeyError) as exc:
-                    raise ValueError(f"topics.{topic}.patterns[{rule.name}]: {exc}") from exc
+                    _expand_pattern(rule.regex, self.lists)
+                except KeyError as exc:
+                    raise ValueError(f"topics.{topic}.patterns[{rule.name}]: unknown list {exc}") from exc
+                except re.error as exc:
+                    raise ValueError(f"topics.{topic}.patterns[{rule.name}]: invalid regex: {exc}") from exc
         return self
 
     @property
     def names(self) -> list[str]:
-        """The topic names in taxonomy order."""
+        """The topic names, in taxonomy order."""
         return list(self.topics)
 
     def fingerprint(self) -> str:
@@ -210,60 +207,63 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     return taxonomy_from_dict(data, str(p))
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Matching
-# --------------------------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------------------------------------------
+# Text normalisation
+# ---------------------------------------------------------------------------------------------------------------
 
 
-def _fold(token: str) -> str:
-    """Strip accents from a non-ASCII token ("chargé" -> "charge")."""
-    if token.isascii():
-        return token
-    decomposed = unicodedata.normalize("NFKD", token)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+def _normalize(text: str) -> str:
+    """Straighten apostrophes; fold accents and compatibility forms ("chargé" -> "charge", "ﬁ" -> "fi")."""
+    text = text.translate(_APOSTROPHES)
+    if text.isascii():
+        return text
+    return _COMBINING_RE.sub("", unicodedata.normalize("NFKD", text))
+
+
+def _lowered(raw: list[str], norm: str) -> list[str]:
+    low: list[str] = _TOKEN_RE.findall(norm.lower())
+    return low if len(low) == len(raw) else [t.lower() for t in raw]
 
 
 def tokenize(text: str) -> tuple[list[str], list[str]]:
-    """Split text into word tokens: (as written, lowercased and accent-folded)."""
-    raw = _TOKEN_RE.findall(unicodedata.normalize("NFC", text.translate(_APOSTROPHES)))
-    return raw, [_fold(t.lower()) for t in raw]
+    """Split text into word tokens: (as written, lowercased); both accent-folded, in the same order."""
+    norm = _normalize(text)
+    raw: list[str] = _TOKEN_RE.findall(norm)
+    return raw, _lowered(raw, norm)
 
 
 def _tokenize_sentences(text: str, first_id: int) -> tuple[list[str], list[str], list[int]]:
-    """Tokens of a text and the sentence number of each token (sentences numbered from ``first_id``)."""
+    """Like :func:`tokenize`, plus the sentence number of each token (numbered from ``first_id``)."""
+    norm = _normalize(text)
     raw: list[str] = []
-    sentence: list[int] = []
+    sentence_of: list[int] = []
     sid = first_id
-    for part in _SENTENCE_END_RE.split(unicodedata.normalize("NFC", text.translate(_APOSTROPHES))):
-        toks = _TOKEN_RE.findall(part)
-        if toks:
-            raw.extend(toks)
-            sentence.extend([sid] * len(toks))
-            sid += 1
-    return raw, [_fold(t.lower()) for t in raw], sentence
+    for part in _SENTENCE_END_RE.split(norm):
+        if part:
+            toks = _TOKEN_RE.findall(part)
+            if toks:
+                raw.extend(toks)
+                sentence_of.extend([sid] * len(toks))
+                sid += 1
+    return raw, _lowered(raw, norm), sentence_of
 
 
-def _compile_pattern(regex: str, lists: dict[str, tuple[str, ...]]) -> re.Pattern[str]:
+# ---------------------------------------------------------------------------------------------------------------
+# Compiled phrases and patterns
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def _expand_pattern(regex: str, lists: dict[str, tuple[str, ...]]) -> str:
+    """Replace ``{list}`` references by an alternation of the list's normalised words; check it compiles."""
+
     def expand(m: re.Match[str]) -> str:
-        words = lists[m.group(1)]  # KeyError names an unknown list
+        words = lists[m.group(1)]
         alts = sorted({" ".join(tokenize(w)[1]) for w in words}, key=len, reverse=True)
-        return "(?:" + "|".join(re.escape(a) for a in alts) + ")"
+        return "(?:" + "|".join(re.escape(a) for a in alts if a) + ")"
 
-    return re.compile(r"(?<!\w)(?:" + _LIST_REF_RE.sub(expand, regex) + r")(?!\w)")
-
-
-Kind = Literal["core", "support", "penalty", "exclude"]
-
-
-@dataclass(frozen=True)
-class _Matcher:
-    text: str
-    prefix: bool
-    case_sensitive: bool
-
-    def matches(self, raw: str, low: str) -> bool:
-        probe = raw if self.case_sensitive else low
-        return probe.startswith(self.text) if self.prefix else probe == self.text
+    expanded = _LIST_REF_RE.sub(expand, regex)
+    re.compile(expanded)
+    return expanded
 
 
 @dataclass(frozen=True)
@@ -272,74 +272,93 @@ class _Phrase:
     kind: Kind
     label: str
     weight: float
-    matchers: tuple[_Matcher, ...]
+    words: tuple[str, ...]
+    prefix: tuple[bool, ...]
+    case_sensitive: bool
+
+    def matches_at(self, raw: Sequence[str], low: Sequence[str], i: int) -> bool:
+        tokens = raw if self.case_sensitive else low
+        if i + len(self.words) > len(tokens):
+            return False
+        for j, word in enumerate(self.words):
+            tok = tokens[i + j]
+            if not (tok.startswith(word) if self.prefix[j] else tok == word):
+                return False
+        return True
 
 
 def _parse_phrase(phrase: str, topic: int, kind: Kind, weight: float) -> _Phrase:
     case_sensitive = any(c.isupper() for c in phrase)
-    matchers = []
+    words: list[str] = []
+    prefix: list[bool] = []
     for word in phrase.split():
-        prefix = word.endswith("*")
-        raw_parts, low_parts = tokenize(word.rstrip("*"))
-        parts = raw_parts if case_sensitive else low_parts
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
-            matchers.append(_Matcher(_fold(part), prefix and last, case_sensitive))
-    return _Phrase(topic, kind, phrase, weight, tuple(matchers))
+        raw, low = tokenize(word.rstrip("*"))
+        parts = raw if case_sensitive else low
+        words.extend(parts)
+        prefix.extend([False] * (len(parts) - 1) + [word.endswith("*")])
+    return _Phrase(topic, kind, phrase, weight, tuple(words), tuple(prefix), case_sensitive)
 
 
-@dataclass
-class _Hit:
-    phrase: _Phrase
-    start: int
-    end: int
-    in_title: bool
+class _PhraseIndex:
+    """All phrases of all topics, indexed by their first word for a single pass over the tokens."""
 
+    def __init__(self, phrases: list[_Phrase]) -> None:
+        self._exact: dict[str, list[_Phrase]] = {}
+        self._prefixed: list[_Phrase] = []
+        for phrase in phrases:
+            if phrase.prefix[0]:
+                self._prefixed.append(phrase)
+            else:
+                self._exact.setdefault(phrase.words[0].lower(), []).append(phrase)
+        self._cache: dict[str, list[_Phrase]] = {}
 
-@dataclass
-class _Index:
-    """All phrases of all topics, indexed by their first token for one pass over the text."""
+    def _candidates(self, low: str) -> list[_Phrase]:
+        found = self._exact.get(low, []) + [p for p in self._prefixed if low.startswith(p.words[0].lower())]
+        if len(self._cache) >= _PREFIX_CACHE_MAX:
+            self._cache.clear()
+        self._cache[low] = found
+        return found
 
-    exact: dict[str, list[_Phrase]] = field(default_factory=dict)
-    prefixes: list[_Phrase] = field(default_factory=list)
-    prefix_cache: dict[str, list[_Phrase]] = field(default_factory=dict)
-
-    def add(self, phrase: _Phrase) -> None:
-        first = phrase.matchers[0]
-        if first.prefix:
-            self.prefixes.append(phrase)
-        else:
-            self.exact.setdefault(first.text.lower(), []).append(phrase)
-
-    def candidates(self, low: str) -> Iterable[_Phrase]:
-        found = self.exact.get(low)
-        pref = self.prefix_cache.get(low)
-        if pref is None:
-            pref = [p for p in self.prefixes if low.startswith(p.matchers[0].text.lower())]
-            if len(self.prefix_cache) > 200_000:
-                self.prefix_cache.clear()
-            self.prefix_cache[low] = pref
-        if found and pref:
-            return found + pref
-        return found or pref
-
-    def scan(self, raw: Sequence[str], low: Sequence[str], in_title: bool, offset: int) -> list[_Hit]:
+    def scan(self, raw: Sequence[str], low: Sequence[str], offset: int) -> list[tuple[_Phrase, int, int]]:
+        """Every (phrase, start, end) occurrence; positions are shifted by ``offset``."""
         hits = []
-        n = len(low)
+        cache = self._cache
         for i, tok in enumerate(low):
-            for phrase in self.candidates(tok):
-                ms = phrase.matchers
-                if i + len(ms) > n:
-                    continue
-                if all(m.matches(raw[i + j], low[i + j]) for j, m in enumerate(ms)):
-                    hits.append(_Hit(phrase, offset + i, offset + i + len(ms), in_title))
+            cands = cache.get(tok)
+            if cands is None:
+                cands = self._candidates(tok)
+            for phrase in cands:
+                if phrase.matches_at(raw, low, i):
+                    hits.append((phrase, offset + i, offset + i + len(phrase.words)))
         return hits
 
 
 @dataclass(frozen=True)
-class _CompiledPattern:
-    rule: PatternRule
+class _TopicPatterns:
+    """The patterns of one topic combined into one regex with a named group per pattern."""
+
     regex: re.Pattern[str]
+    phrases: dict[str, _Phrase]
+
+
+def _compile_topic_patterns(topic: int, rules: Sequence[PatternRule], lists: dict[str, tuple[str, ...]]) -> (
+    _TopicPatterns | None
+):
+    if not rules:
+        return None
+    groups = []
+    phrases = {}
+    for i, rule in enumerate(rules):
+        group = f"nfpat{i}"
+        groups.append(f"(?P<{group}>{_expand_pattern(rule.regex, lists)})")
+        phrases[group] = _Phrase(topic, rule.kind, f"pattern:{rule.name}", rule.weight, (), (), False)
+    regex = re.compile(r"(?<!\w)(?:" + "|".join(groups) + r")(?!\w)")
+    return _TopicPatterns(regex, phrases)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Classifier
+# ---------------------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -352,7 +371,15 @@ class TopicScore:
     assigned: bool
     """``score >= threshold`` of the topic."""
     evidence: dict[str, Any]
-    """JSON-serialisable: which phrases and patterns fired, how often, in the title or the body."""
+    """JSON-serialisable: the phrases and patterns that fired, their weights, title and body counts."""
+
+
+@dataclass
+class _Hit:
+    phrase: _Phrase
+    start: int
+    end: int
+    sentence: int
 
 
 class Classifier:
@@ -362,138 +389,129 @@ class Classifier:
         self.taxonomy: Taxonomy = taxonomy if taxonomy is not None else load_taxonomy()
         self.topics: list[str] = self.taxonomy.names
         self.version: str = f"{METHOD_VERSION}+{self.taxonomy.fingerprint()}"
-        self._index = _Index()
-        self._patterns: list[list[_CompiledPattern]] = []
+        phrases: list[_Phrase] = []
+        self._patterns: list[_TopicPatterns | None] = []
         for t, name in enumerate(self.topics):
             cfg = self.taxonomy.topics[name]
-            for phrase_text, weight in cfg.terms.items():
-                self._index.add(_parse_phrase(phrase_text, t, "core", weight))
-            for phrase_text, weight in cfg.support.items():
-                self._index.add(_parse_phrase(phrase_text, t, "support", weight))
-            for phrase_text, weight in cfg.penalty.items():
-                self._index.add(_parse_phrase(phrase_text, t, "penalty", weight))
-            for phrase_text in cfg.exclude:
-                self._index.add(_parse_phrase(phrase_text, t, "exclude", 0.0))
-            self._patterns.append(
-                [_CompiledPattern(r, _compile_pattern(r.regex, self.taxonomy.lists)) for r in cfg.patterns]
-            )
+            phrases += [_parse_phrase(p, t, "core", w) for p, w in cfg.terms.items()]
+            phrases += [_parse_phrase(p, t, "support", w) for p, w in cfg.support.items()]
+            phrases += [_parse_phrase(p, t, "penalty", w) for p, w in cfg.penalty.items()]
+            phrases += [_parse_phrase(p, t, "exclude", 0.0) for p in cfg.exclude]
+            self._patterns.append(_compile_topic_patterns(t, cfg.patterns, self.taxonomy.lists))
+        self._index = _PhraseIndex(phrases)
 
     def classify(self, title: str | None, body: str | None) -> list[TopicScore]:
         """Score one article: one :class:`TopicScore` per topic, in taxonomy order."""
         title_raw, title_low = tokenize(title or "")
-        body_raw, body_low, body_sentences = _tokenize_sentences(body or "", 1)
+        body_raw, body_low, body_sentence_of = _tokenize_sentences(body or "", 1)
         n_title = len(title_low)
-        sentence_of = [0] * n_title + body_sentences
-        hits = self._index.scan(title_raw, title_low, True, 0)
-        hits += self._index.scan(body_raw, body_low, False, n_title)
+        sentence_of = [0] * n_title + body_sentence_of
         by_topic: list[list[_Hit]] = [[] for _ in self.topics]
-        for hit in hits:
-            by_topic[hit.phrase.topic].append(hit)
+        for phrase, start, end in self._index.scan(title_raw, title_low, 0) + self._index.scan(
+            body_raw, body_low, n_title
+        ):
+            by_topic[phrase.topic].append(_Hit(phrase, start, end, sentence_of[start]))
 
-        joined = [" ".join(title_low), " ".join(body_low)]
-        starts = [_token_starts(title_low), _token_starts(body_low)]
-        n_tokens = n_title + len(body_low)
+        parts = [(" ".join(title_low), title_low, 0), (" ".join(body_low), body_low, n_title)]
+        for t, compiled in enumerate(self._patterns):
+            if compiled is not None:
+                by_topic[t] += _pattern_hits(compiled, parts, sentence_of)
+
+        n_tokens = len(sentence_of)
         scoring = self.taxonomy.scoring
         length_factor = max(1.0, n_tokens / scoring.length_norm_tokens) ** scoring.length_exponent
+        return [
+            self._score(name, by_topic[t], n_title, length_factor, n_tokens) for t, name in enumerate(self.topics)
+        ]
 
-        results = []
-        for t, name in enumerate(self.topics):
-            topic_hits = by_topic[t]
-            for part, text in enumerate(joined):
-                for cp in self._patterns[t]:
-                    for m in cp.regex.finditer(text):
-                        if m.end() == m.start():
-                            continue
-                        first = bisect.bisect_right(starts[part], m.start()) - 1
-                        last = bisect.bisect_left(starts[part], m.end())
-                        offset = 0 if part == 0 else n_title
-                        pseudo = _Phrase(t, cp.rule.kind, f"pattern:{cp.rule.name}", cp.rule.weight, ())
-                        topic_hits.append(_Hit(pseudo, offset + first, offset + last, part == 0))
-            results.append(self._score(name, topic_hits, length_factor, n_tokens, sentence_of))
-        return results
+    def assigned(self, title: str | None, body: str | None) -> list[str]:
+        """The names of the topics assigned to one article, in taxonomy order."""
+        return [s.topic for s in self.classify(title, body) if s.assigned]
 
-    def _score(
-        self, name: str, hits: list[_Hit], length_factor: float, n_tokens: int, sentence_of: Sequence[int]
-    ) -> TopicScore:
+    def _score(self, name: str, hits: list[_Hit], n_title: int, length_factor: float, n_tokens: int) -> TopicScore:
         cfg = self.taxonomy.topics[name]
         scoring = self.taxonomy.scoring
-        masked: set[int] = set()
+        used: set[int] = set()
         excluded: dict[str, int] = {}
         for hit in hits:
             if hit.phrase.kind == "exclude":
-                masked.update(range(hit.start, hit.end))
+                used.update(range(hit.start, hit.end))
                 excluded[hit.phrase.label] = excluded.get(hit.phrase.label, 0) + 1
-        # Longest match first; a token is evidence for at most one phrase or pattern.
-        used: set[int] = set(masked)
+        # A token is evidence for at most one phrase: leftmost, then longest, wins.
         counts: dict[str, list[Any]] = {}
         sentences: dict[str, set[int]] = {"core": set(), "support": set(), "penalty": set()}
-        for hit in sorted(
-            (h for h in hits if h.phrase.kind != "exclude"), key=lambda h: (h.start, h.start - h.end)
-        ):
-            span = range(hit.start, hit.end)
-            if any(i in used for i in span):
+        for hit in sorted(hits, key=lambda h: (h.start, h.start - h.end)):
+            if hit.phrase.kind == "exclude" or any(i in used for i in range(hit.start, hit.end)):
                 continue
-            used.update(span)
-            sentences[hit.phrase.kind].add(sentence_of[min(hit.start, len(sentence_of) - 1)])
+            used.update(range(hit.start, hit.end))
+            sentences[hit.phrase.kind].add(hit.sentence)
             entry = counts.setdefault(hit.phrase.label, [hit.phrase.kind, hit.phrase.weight, 0, 0])
-            entry[2 if hit.in_title else 3] += 1
+            entry[2 if hit.start < n_title else 3] += 1
 
         raw_by_kind = {"core": 0.0, "support": 0.0, "penalty": 0.0}
         fired = []
-        for label, (kind, weight, n_title, n_body) in counts.items():
-            c = n_title * scoring.title_weight + n_body
-            contribution = weight * (1.0 + math.log(c))
+        for label, (kind, weight, in_title, in_body) in counts.items():
+            contribution = weight * (1.0 + math.log(in_title * scoring.title_weight + in_body))
             raw_by_kind[kind] += contribution
             fired.append(
                 {
                     "term": label,
                     "kind": kind,
                     "weight": weight,
-                    "title": n_title,
-                    "body": n_body,
+                    "title": in_title,
+                    "body": in_body,
                     "contribution": round(contribution, 3),
                 }
             )
-        core_raw, support_raw, penalty_raw = raw_by_kind["core"], raw_by_kind["support"], raw_by_kind["penalty"]
-        support_counted = core_raw > 0
-        raw = max(0.0, core_raw + (support_raw if support_counted else 0.0) - penalty_raw)
+        fired.sort(key=lambda f: (-f["contribution"], f["term"]))
+
+        support_counted = raw_by_kind["core"] > 0
+        raw = raw_by_kind["core"] + (raw_by_kind["support"] if support_counted else 0.0) - raw_by_kind["penalty"]
+        raw = max(0.0, raw)
         in_sentences = sentences["core"] | (sentences["support"] if support_counted else set())
         n_terms = sum(1 for kind, *_ in counts.values() if kind == "core" or (kind == "support" and support_counted))
         narrow = len(in_sentences) < scoring.min_sentences or n_terms < scoring.min_terms
-        spread_factor = scoring.narrow_factor if narrow else 1.0
-        adjusted = raw * spread_factor / length_factor
-        score = adjusted / (adjusted + scoring.scale) if adjusted > 0 else 0.0
-        fired.sort(key=lambda f: (-f["contribution"], f["term"]))
+        adjusted = raw * (scoring.narrow_factor if narrow else 1.0) / length_factor
+        score = round(adjusted / (adjusted + scoring.scale), 4) if adjusted > 0 else 0.0
+
         evidence: dict[str, Any] = {
             "terms": fired,
-            "core": round(core_raw, 3),
-            "support": round(support_raw, 3),
+            "core": round(raw_by_kind["core"], 3),
+            "support": round(raw_by_kind["support"], 3),
             "support_counted": support_counted,
-            "penalty": round(penalty_raw, 3),
-            "distinct_terms": n_terms,
+            "penalty": round(raw_by_kind["penalty"], 3),
             "raw": round(raw, 3),
+            "distinct_terms": n_terms,
             "sentences": len(in_sentences),
-            "spread_factor": spread_factor,
+            "narrow": narrow,
             "length_factor": round(length_factor, 3),
             "tokens": n_tokens,
-            "title_hits": sum(f["title"] for f in fired),
-            "body_hits": sum(f["body"] for f in fired),
+            "title_hits": sum(f["title"] for f in fired if f["kind"] != "penalty"),
+            "body_hits": sum(f["body"] for f in fired if f["kind"] != "penalty"),
             "threshold": cfg.threshold,
         }
         if excluded:
             evidence["excluded"] = excluded
-        score = round(min(1.0, max(0.0, score)), 4)
         return TopicScore(topic=name, score=score, assigned=score >= cfg.threshold, evidence=evidence)
 
-    def assigned(self, title: str | None, body: str | None) -> list[str]:
-        """The names of the topics assigned to one article, in taxonomy order."""
-        return [s.topic for s in self.classify(title, body) if s.assigned]
 
-
-def _token_starts(tokens: Sequence[str]) -> list[int]:
-    starts = []
-    pos = 0
-    for tok in tokens:
-        starts.append(pos)
-        pos += len(tok) + 1
-    return starts
+def _pattern_hits(
+    compiled: _TopicPatterns, parts: Sequence[tuple[str, list[str], int]], sentence_of: Sequence[int]
+) -> list[_Hit]:
+    """Pattern matches mapped back to token positions (title and body are matched separately)."""
+    hits = []
+    for text, tokens, offset in parts:
+        starts: list[int] | None = None
+        for m in compiled.regex.finditer(text):
+            if m.end() == m.start():
+                continue
+            if starts is None:
+                starts, pos = [], 0
+                for tok in tokens:
+                    starts.append(pos)
+                    pos += len(tok) + 1
+            group = next(g for g in compiled.phrases if m.group(g) is not None)
+            first = offset + bisect.bisect_right(starts, m.start()) - 1
+            last = offset + bisect.bisect_left(starts, m.end())
+            hits.append(_Hit(compiled.phrases[group], first, last, sentence_of[first]))
+    return hits

@@ -1,0 +1,131 @@
+"""Extraction: clean bodies from the sample site, fallbacks, language, and the quality gate on real pages."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import trafilatura
+
+from conftest import CORPUS, ROOT, need_shared
+from newsflow.extraction import choose_body, extract_page, html_to_text
+from newsflow.sample_server import SAMPLE_SITE
+
+BOILERPLATE = ["About Author", "Leave a Reply", "Your email address will not be published", "Copyright",
+               "Required fields", "cookie", "Subscribe", "Most read", "Related stories"]
+BASELINES = ROOT / "tests" / "baselines" / "extraction.json"
+
+
+def sample_page(slug: str) -> bytes:
+    return (SAMPLE_SITE / "articles" / f"{slug}.html").read_bytes().replace(b"{{BASE_URL}}", b"http://127.0.0.1:8765")
+
+
+def paragraphs(slug: str) -> list[str]:
+    """The story's own paragraphs: the direct <p> children of the page's articleBody element."""
+    from lxml import html as lxml_html
+
+    tree = lxml_html.fromstring(sample_page(slug))
+    (body,) = tree.xpath('//*[@itemprop="articleBody"]')
+    return [p.text_content().strip() for p in body.xpath("./p")]
+
+
+def test_seed_story_page_is_extracted_without_boilerplate() -> None:
+    page = extract_page(sample_page("us-mexico-migration-talks"), "http://127.0.0.1:8765/articles/x.html")
+    assert page.text is not None
+    text = page.text
+    for phrase in BOILERPLATE:
+        assert phrase.lower() not in text.lower(), phrase
+    for fact in ["López Obrador", "Blinken", "Mayorkas", "10,000", "32,000", "Chiapas", "680,000", "Venezuela"]:
+        assert fact in text, fact
+    assert len(text.split("\n")) >= 7  # the story's paragraphs, one per line
+    assert page.declared_language == "en"
+    assert page.canonical_url == "http://127.0.0.1:8765/articles/us-mexico-migration-talks.html"
+    assert page.site_name and page.title and "Mexico" in page.title
+
+
+@pytest.mark.parametrize("page", sorted(p.stem for p in (SAMPLE_SITE / "articles").glob("*.html")))
+def test_every_sample_page_is_clean(page: str) -> None:
+    text = extract_page(sample_page(page), f"http://127.0.0.1:8765/articles/{page}.html").text or ""
+    for phrase in ["About Author", "Leave a Reply", "Your email address", "Copyright", "Acerca del autor"]:
+        assert phrase not in text, (page, phrase)
+    expected = paragraphs(page)
+    assert expected, page
+    for para in expected:
+        assert para in text, (page, para[:60])
+    newsletter = SAMPLE_SITE.joinpath("articles", f"{page}.html").read_text()
+    assert "newsletter" in newsletter.lower()  # the page really has the boilerplate that must not leak
+    assert "Sign up" not in text and "Suscríbase" not in text
+
+
+def test_fallback_to_feed_text_is_recorded() -> None:
+    long_feed = "<p>" + " ".join(["word"] * 120) + "</p>"
+    body = choose_body("too short", long_feed, "summary only", min_words=40)
+    assert body is not None and body.source == "feed_content" and body.word_count == 120
+    body = choose_body(None, None, "<b>A</b> summary of the story", min_words=40)
+    assert body is not None and body.source == "feed_summary" and body.text == "A summary of the story"
+    enough = " ".join(["text"] * 60)
+    body = choose_body(enough, long_feed, None, min_words=40)
+    assert body is not None and body.source == "extracted"
+    assert choose_body(None, None, None, 40) is None
+    assert choose_body("", "<p></p>", " ", 40) is None
+
+
+def test_html_to_text_keeps_paragraph_breaks() -> None:
+    assert html_to_text("<p>One.</p><p>Two <i>words</i>.</p>") == "One.\nTwo words."
+    assert html_to_text(None) is None
+
+
+def test_language_declared_or_detected() -> None:
+    es = extract_page(sample_page("ayuda-humanitaria-inundaciones"), "http://127.0.0.1:8765/a")
+    assert es.declared_language == "es"
+    undeclared = extract_page(sample_page("deep-sea-microbe-discovery"), "http://127.0.0.1:8765/b")
+    assert undeclared.declared_language is None
+    from newsflow.extraction import detect_language
+
+    assert detect_language(undeclared.text or "") == "en"
+
+
+def test_garbage_input_does_not_raise() -> None:
+    for junk in [b"", b"\x00\xff\xfe", b"<html>", "<<<>>>", b"%PDF-1.4 binary"]:
+        page = extract_page(junk, "http://example.org/")
+        assert page.text is None or isinstance(page.text, str)
+
+
+# -- the quality gate on 181 real pages with human reference texts ----------------------------------------
+
+def tokens(text: str | None) -> Counter[str]:
+    return Counter(re.findall(r"\w+", (text or "").lower()))
+
+
+def f1(pred: str | None, gold: str) -> float:
+    p, g = tokens(pred), tokens(gold)
+    overlap = sum((p & g).values())
+    if not overlap:
+        return 0.0
+    precision, recall = overlap / sum(p.values()), overlap / sum(g.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+@pytest.mark.slow
+def test_extraction_quality_gate_on_annotated_pages() -> None:
+    """Mean token F1 against the human reference: ours must not be worse than a bare extract()."""
+    manifest = need_shared(CORPUS / "articles" / "manifest.csv")
+    rows = [r for r in csv.DictReader(manifest.open(encoding="utf-8"))
+            if r["source"] == "aeb" and r["gold_status"] == "ok"]
+    assert len(rows) == 181
+    ours, bare = [], []
+    for r in rows:
+        html = (CORPUS / "articles" / f"{r['id']}.html").read_text(encoding="utf-8", errors="replace")
+        gold = (CORPUS / "articles" / f"{r['id']}.gold.txt").read_text(encoding="utf-8")
+        ours.append(f1(extract_page(html, r["url"]).text, gold))
+        bare.append(f1(trafilatura.extract(html), gold))
+    mean_ours, mean_bare = sum(ours) / len(ours), sum(bare) / len(bare)
+    pinned = json.loads(BASELINES.read_text())
+    print(f"token F1 over {len(rows)} pages: newsflow {mean_ours:.4f}, bare extract() {mean_bare:.4f}")
+    assert mean_ours >= mean_bare, (mean_ours, mean_bare)
+    assert mean_ours >= pinned["newsflow_mean_f1"] - pinned["tolerance"], (mean_ours, pinned)
+    assert mean_bare == pytest.approx(pinned["bare_extract_mean_f1"], abs=pinned["tolerance"])

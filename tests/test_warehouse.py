@@ -1,0 +1,152 @@
+"""The warehouse against a real DuckDB file: migrations, idempotent and atomic loads, the ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from newsflow.models import Article, Batch, FeedItem, ItemOutcome, PollResult
+from newsflow.urls import article_id, canonical_url
+from newsflow.warehouse import Warehouse, WarehouseError, migrations
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def make_item(n: int, feed: str = "f", url: str | None = None) -> FeedItem:
+    link = url or f"https://news.example/story-{n}.html"
+    return FeedItem(item_id=f"{feed}-item-{n}", feed=feed, guid=f"g{n}", link=link, canonical_url=canonical_url(link),
+                    title=f"Story {n}", summary="s", content=None, author=None, published_at=NOW, entry_hash=f"h{n}")
+
+
+def make_article(item: FeedItem, body: str = "Body text of the story.") -> Article:
+    assert item.canonical_url
+    return Article(
+        article_id=article_id(item.canonical_url), canonical_url=item.canonical_url, url=item.link or "",
+        feed=item.feed, item_id=item.item_id, title=item.title, author=None, site_name="News", published_at=NOW,
+        language="en", language_source="declared", body=body, body_source="extracted",
+        word_count=len(body.split()), body_hash=str(hash(body)), raw_path=None, http_status=200,
+        fetched_at=NOW, extractor="test",
+    )
+
+
+def poll(feed: str, items: list[FeedItem], poll_id: str = "p1") -> PollResult:
+    return PollResult(poll_id=poll_id, feed=feed, url=f"https://news.example/{feed}.xml", started_at=NOW,
+                      duration_s=0.1, status="ok", http_status=200, bytes=100, items=tuple(items))
+
+
+def loaded(item: FeedItem, body: str = "Body text of the story.") -> ItemOutcome:
+    art = make_article(item, body)
+    return ItemOutcome(item=item, status="loaded", article_id=art.article_id, article=art)
+
+
+def snapshot(wh: Warehouse) -> dict[str, list[tuple[object, ...]]]:
+    return {t: wh.query(f"SELECT * FROM {t} ORDER BY ALL")[1] for t in ("feeds", "feed_polls", "items", "articles")}
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Warehouse:
+    w = Warehouse(tmp_path / "w.duckdb")
+    yield w
+    w.close()
+
+
+def test_migrations_apply_once_and_record_version(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    latest = migrations()[-1][0]
+    with Warehouse(path) as w:
+        assert w.schema_version() == latest
+        assert w.migrate() == []
+        tables = {r[0] for r in w.query("SELECT table_name FROM information_schema.tables")[1]}
+    assert {"feeds", "feed_polls", "items", "articles", "article_topics", "quarantine", "v_articles",
+            "schema_migrations"} <= tables
+
+
+def test_v_articles_contract(wh: Warehouse) -> None:
+    cols = wh.query("SELECT * FROM v_articles LIMIT 0")[0]
+    assert {"article_id", "url", "title", "body", "language", "published_at", "feed", "topics"} <= set(cols)
+
+
+def test_load_is_idempotent(wh: Warehouse) -> None:
+    items = [make_item(n) for n in range(3)]
+    batch = Batch(polls=[poll("f", items)], outcomes=[loaded(i) for i in items])
+    first = wh.load_batch(batch, now=NOW)
+    assert first.articles_inserted == 3 and first.items_new == 3
+    before = snapshot(wh)
+    again = wh.load_batch(batch, now=datetime(2026, 11, 28, tzinfo=UTC))
+    assert again.articles_inserted == again.articles_updated == again.items_new == again.items_updated == 0
+    assert snapshot(wh) == before
+    assert wh.ledger_violations() == []
+
+
+def test_correction_updates_the_row(wh: Warehouse) -> None:
+    it = make_item(1)
+    wh.load_batch(Batch(polls=[poll("f", [it])], outcomes=[loaded(it)]), now=NOW)
+    edited = dataclasses.replace(it, entry_hash="h1-edited")
+    later = datetime(2026, 11, 28, tzinfo=UTC)
+    stats = wh.load_batch(Batch(polls=[poll("f", [edited], "p2")], outcomes=[loaded(edited, "Corrected body.")]),
+                          now=later)
+    assert stats.articles_updated == 1 and stats.articles_inserted == 0
+    row = wh.query("SELECT body, version, updated_at, first_loaded_at FROM articles")[1]
+    assert row == [("Corrected body.", 2, later, NOW)]
+    assert wh.query("SELECT count(*), max(entry_hash) FROM items")[1] == [(1, "h1-edited")]
+    assert wh.ledger_violations() == []
+
+
+def test_same_article_from_two_items_is_a_duplicate(wh: Warehouse) -> None:
+    a = make_item(1, feed="a", url="https://news.example/x.html?utm_source=a")
+    b = make_item(1, feed="b", url="https://news.example/x.html")
+    stats = wh.load_batch(Batch(polls=[poll("a", [a], "pa"), poll("b", [b], "pb")],
+                                outcomes=[loaded(a), loaded(b)]), now=NOW)
+    assert (stats.loaded, stats.duplicate, stats.articles_inserted) == (1, 1, 1)
+    rows = wh.query("SELECT feed, status, article_id, reason FROM items ORDER BY feed")[1]
+    assert rows[0][1] == "loaded" and rows[1][1] == "duplicate" and rows[0][2] == rows[1][2]
+    assert "a-item-1" in rows[1][3]
+    assert wh.ledger_violations() == []
+
+
+def test_plan_skips_known_refetches_edited_and_retries_failures(wh: Warehouse) -> None:
+    ok, failing, gone = make_item(1), make_item(2), make_item(3)
+    outcomes = [loaded(ok),
+                ItemOutcome(item=failing, status="failed", reason="fetch timeout", retryable=True),
+                ItemOutcome(item=gone, status="failed", reason="HTTP 404", retryable=False)]
+    wh.load_batch(Batch(polls=[poll("f", [ok, failing, gone])], outcomes=outcomes), now=NOW)
+    other = make_item(9, feed="g", url="https://news.example/story-1.html")  # ok's URL in another feed
+    fresh = make_item(4)
+    edited = dataclasses.replace(ok, entry_hash="changed")
+    plan = wh.plan([poll("f", [ok, failing, gone, fresh], "p2"), poll("g", [other], "p3")], max_attempts=3)
+    assert [i.item_id for i in plan.to_fetch] == [failing.item_id, fresh.item_id]
+    assert plan.attempts == {failing.item_id: 2}
+    assert [d.item.item_id for d in plan.duplicates] == [other.item_id]
+    assert plan.known_unchanged == 2
+    assert [i.item_id for i in wh.plan([poll("f", [edited], "p4")], 3).to_fetch] == [ok.item_id]
+    assert wh.plan([poll("f", [failing], "p5")], max_attempts=1).to_fetch == []  # attempts exhausted
+
+
+def test_failed_load_leaves_nothing(wh: Warehouse) -> None:
+    items = [make_item(n) for n in range(3)]
+    good = [loaded(i) for i in items]
+    broken = dataclasses.replace(good[2], article=dataclasses.replace(good[2].article, body=None))  # NOT NULL
+    with pytest.raises(Exception, match="NOT NULL"):
+        wh.load_batch(Batch(polls=[poll("f", items)], outcomes=[good[0], good[1], broken]), now=NOW)
+    assert all(rows == [] for rows in snapshot(wh).values())
+    wh.load_batch(Batch(polls=[poll("f", items)], outcomes=good), now=NOW)  # the connection is still usable
+    assert wh.query("SELECT count(*) FROM articles")[1] == [(3,)]
+
+
+def test_ledger_violations_are_reported(wh: Warehouse) -> None:
+    it = make_item(1)
+    wh.load_batch(Batch(polls=[poll("f", [it])], outcomes=[loaded(it)]), now=NOW)
+    wh.con.execute("DELETE FROM articles")
+    wh.con.execute("INSERT INTO feed_polls SELECT 'px', feed, url, started_at, duration_s, status, http_status, "
+                   "bytes, items_seen, 5, error, parse_warning FROM feed_polls")
+    problems = {v[2] for v in wh.ledger_violations()}
+    assert "loaded/duplicate item without its article" in problems
+    assert any("polls counted 6 new items but the ledger holds 1" in p for p in problems)
+
+
+def test_read_only_requires_existing_file(tmp_path: Path) -> None:
+    with pytest.raises(WarehouseError, match="no warehouse yet"):
+        Warehouse(tmp_path / "none.duckdb", read_only=True)

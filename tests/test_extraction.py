@@ -129,3 +129,13 @@ def test_extraction_quality_gate_on_annotated_pages() -> None:
     assert mean_ours >= mean_bare, (mean_ours, mean_bare)
     assert mean_ours >= pinned["newsflow_mean_f1"] - pinned["tolerance"], (mean_ours, pinned)
     assert mean_bare == pytest.approx(pinned["bare_extract_mean_f1"], abs=pinned["tolerance"])
+
+
+def test_detection_votes_by_paragraph() -> None:
+    """An English story quoting long Spanish passages (a real Global Voices page) is English."""
+    from newsflow.extraction import detect_language
+
+    page = need_shared(CORPUS / "articles" / "globalvoices" / "index_8.html")
+    text = extract_page(page.read_bytes(), "http://127.0.0.1/gv/index_8.html").text or ""
+    assert detect_language(text) == "en"
+    assert detect_language("Hola. " * 3) is None  # too little text to say

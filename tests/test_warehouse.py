@@ -26,7 +26,7 @@ def make_article(item: FeedItem, body: str = "Body text of the story.") -> Artic
     return Article(
         article_id=article_id(item.canonical_url), canonical_url=item.canonical_url, url=item.link or "",
         feed=item.feed, item_id=item.item_id, title=item.title, author=None, site_name="News", published_at=NOW,
-        language="en", language_source="declared", body=body, body_source="extracted",
+        language="en", language_source="page", body=body, body_source="extracted",
         word_count=len(body.split()), body_hash=str(hash(body)), raw_path=None, http_status=200,
         fetched_at=NOW, extractor="test",
     )

@@ -73,7 +73,10 @@ def fetch_one(
         return _failed(item, "extraction: no main text on the page and no text in the feed entry", False, attempts)
     canonical = _resolve_canonical(item, resp.url, page.canonical_url)
     aid = article_id(canonical)
-    language, language_source = page.declared_language, "declared"
+    # The page's own declaration first, then the feed's, then detection from the body.
+    language, language_source = page.declared_language, "page"
+    if not language:
+        language, language_source = item.language, "feed"
     if not language:
         language, language_source = detect_language(body.text), "detected"
     raw_path = raw.put(aid, body.body_hash, resp.body, fetched_at) if raw is not None else None

@@ -1,8 +1,9 @@
 """Topic classification: weighted phrase lexicons with context rules, read from a YAML taxonomy.
 
-The taxonomy (``config/taxonomy.yaml`` by default) gives each topic weighted phrases. Text is split into word
-tokens (lowercased, accents folded, punctuation dropped); a phrase matches a run of tokens. A word ending in ``*``
-is a prefix; a phrase written with capitals ("ICE agents") matches only that capitalisation. Per topic:
+The taxonomy (``config/taxonomy.yaml`` by default) gives each topic weighted phrases. Text is split into
+word tokens (lowercased, accents folded, punctuation dropped); a phrase matches a run of tokens. A word
+ending in ``*`` is a prefix; a phrase written with capitals ("ICE agents") matches only that
+capitalisation. Per topic:
 
 - ``exclude`` phrases mask their tokens: nothing inside "border collie" or "hearing aid" counts;
 - ``terms`` and core ``patterns`` (regular expressions over the token text) are core evidence;
@@ -58,9 +59,9 @@ class TaxonomyError(ConfigError):
     """A taxonomy file is missing, unreadable or invalid."""
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Configuration
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 class _Strict(BaseModel):
@@ -207,9 +208,9 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     return taxonomy_from_dict(data, str(p))
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Text normalisation
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 def _normalize(text: str) -> str:
@@ -248,9 +249,9 @@ def _tokenize_sentences(text: str, first_id: int) -> tuple[list[str], list[str],
     return raw, _lowered(raw, norm), sentence_of
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Compiled phrases and patterns
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 def _expand_pattern(regex: str, lists: dict[str, tuple[str, ...]]) -> str:
@@ -341,9 +342,9 @@ class _TopicPatterns:
     phrases: dict[str, _Phrase]
 
 
-def _compile_topic_patterns(topic: int, rules: Sequence[PatternRule], lists: dict[str, tuple[str, ...]]) -> (
-    _TopicPatterns | None
-):
+def _compile_topic_patterns(
+    topic: int, rules: Sequence[PatternRule], lists: dict[str, tuple[str, ...]]
+) -> _TopicPatterns | None:
     if not rules:
         return None
     groups = []
@@ -356,9 +357,9 @@ def _compile_topic_patterns(topic: int, rules: Sequence[PatternRule], lists: dic
     return _TopicPatterns(regex, phrases)
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Classifier
-# ---------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -421,14 +422,17 @@ class Classifier:
         scoring = self.taxonomy.scoring
         length_factor = max(1.0, n_tokens / scoring.length_norm_tokens) ** scoring.length_exponent
         return [
-            self._score(name, by_topic[t], n_title, length_factor, n_tokens) for t, name in enumerate(self.topics)
+            self._score(name, by_topic[t], n_title, length_factor, n_tokens)
+            for t, name in enumerate(self.topics)
         ]
 
     def assigned(self, title: str | None, body: str | None) -> list[str]:
         """The names of the topics assigned to one article, in taxonomy order."""
         return [s.topic for s in self.classify(title, body) if s.assigned]
 
-    def _score(self, name: str, hits: list[_Hit], n_title: int, length_factor: float, n_tokens: int) -> TopicScore:
+    def _score(
+        self, name: str, hits: list[_Hit], n_title: int, length_factor: float, n_tokens: int
+    ) -> TopicScore:
         cfg = self.taxonomy.topics[name]
         scoring = self.taxonomy.scoring
         used: set[int] = set()
@@ -466,10 +470,16 @@ class Classifier:
         fired.sort(key=lambda f: (-f["contribution"], f["term"]))
 
         support_counted = raw_by_kind["core"] > 0
-        raw = raw_by_kind["core"] + (raw_by_kind["support"] if support_counted else 0.0) - raw_by_kind["penalty"]
+        raw = (
+            raw_by_kind["core"]
+            + (raw_by_kind["support"] if support_counted else 0.0)
+            - raw_by_kind["penalty"]
+        )
         raw = max(0.0, raw)
         in_sentences = sentences["core"] | (sentences["support"] if support_counted else set())
-        n_terms = sum(1 for kind, *_ in counts.values() if kind == "core" or (kind == "support" and support_counted))
+        n_terms = sum(
+            1 for kind, *_ in counts.values() if kind == "core" or (kind == "support" and support_counted)
+        )
         narrow = len(in_sentences) < scoring.min_sentences or n_terms < scoring.min_terms
         adjusted = raw * (scoring.narrow_factor if narrow else 1.0) / length_factor
         score = round(adjusted / (adjusted + scoring.scale), 4) if adjusted > 0 else 0.0

@@ -60,7 +60,8 @@ def normalise_text(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def _language_code(value: str | None) -> str | None:
+def language_code(value: str | None) -> str | None:
+    """``en`` from ``en-GB``, ``EN_us`` or ``en, fr``; None for anything that is not a language code."""
     if not value:
         return None
     code = value.strip().lower().replace("_", "-").split("-")[0].split(",")[0].strip()
@@ -69,12 +70,12 @@ def _language_code(value: str | None) -> str | None:
 
 def _declared_language(tree: lxml_html.HtmlElement) -> str | None:
     root = tree.getroottree().getroot()
-    code = _language_code(root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang"))
+    code = language_code(root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang"))
     if code:
         return code
     for meta in root.iterfind(".//meta"):
         if (meta.get("http-equiv") or "").lower() == "content-language":
-            return _language_code(meta.get("content"))
+            return language_code(meta.get("content"))
     return None
 
 
@@ -119,13 +120,20 @@ def extract_page(html: bytes | str, url: str) -> Extracted:
 
 
 def detect_language(text: str) -> str | None:
-    """ISO 639-1 code detected from text (py3langid), or None for too little text."""
-    if word_count(text) < 5:
-        return None
+    """ISO 639 code detected from text (py3langid), or None for too little text.
+
+    Paragraphs vote, weighted by their word count, so an English story quoting long passages in
+    another language stays English.
+    """
     import py3langid
 
-    code, _score = py3langid.classify(text[:5000])
-    return str(code)
+    votes: dict[str, int] = {}
+    for paragraph in text.splitlines()[:60]:
+        words = word_count(paragraph)
+        if words >= 5:
+            code, _score = py3langid.classify(paragraph)
+            votes[str(code)] = votes.get(str(code), 0) + words
+    return max(votes, key=lambda c: votes[c]) if votes else None
 
 
 def html_to_text(fragment: str | None) -> str | None:

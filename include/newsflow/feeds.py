@@ -20,6 +20,7 @@ from typing import Any
 import feedparser
 
 from newsflow.config import FeedConfig, Settings
+from newsflow.extraction import language_code
 from newsflow.fetcher import Fetcher, FetchError, parse_retry_after
 from newsflow.models import FeedItem, FeedState, PollResult
 from newsflow.schedule import failure_interval, healthy_interval, next_poll, publisher_hint_min
@@ -64,7 +65,15 @@ def _text(value: object) -> str | None:
     return text or None
 
 
-def _entry_item(feed_name: str, entry: Mapping[str, Any]) -> FeedItem:
+def _entry_language(entry: Mapping[str, Any], feed_language: str | None) -> str | None:
+    for key in ("title_detail", "summary_detail"):
+        detail = entry.get(key) or {}
+        if detail.get("language"):
+            return language_code(str(detail["language"]))
+    return language_code(feed_language)
+
+
+def _entry_item(feed_name: str, entry: Mapping[str, Any], feed_language: str | None = None) -> FeedItem:
     link = _text(entry.get("link"))
     guid = _text(entry.get("id"))
     title = _text(entry.get("title"))
@@ -92,6 +101,7 @@ def _entry_item(feed_name: str, entry: Mapping[str, Any]) -> FeedItem:
         author=_text(entry.get("author")),
         published_at=published,
         entry_hash=entry_hash,
+        language=_entry_language(entry, feed_language),
     )
 
 
@@ -108,13 +118,13 @@ def parse_feed(feed_name: str, body: bytes, url: str, headers: Mapping[str, str]
     version = parsed.get("version") or None
     if not parsed.entries and not version:
         raise FeedParseError(f"not a feed ({warning or 'no feed elements found'})")
+    meta = parsed.get("feed", {})
     unique: dict[str, FeedItem] = {}
     with warnings.catch_warnings():  # feedparser warns about its own updated/published fallback
         warnings.simplefilter("ignore", DeprecationWarning)
         for entry in parsed.entries:
-            item = _entry_item(feed_name, entry)
+            item = _entry_item(feed_name, entry, _text(meta.get("language")))
             unique.setdefault(item.item_id, item)
-    meta = parsed.get("feed", {})
     return ParsedFeed(
         items=list(unique.values()),
         title=_text(meta.get("title")),

@@ -39,6 +39,7 @@ class FeedItem:
     author: str | None
     published_at: datetime | None
     entry_hash: str
+    language: str | None = None  # declared by the entry (xml:lang) or the feed (<language>)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ CREATE TABLE articles (
     site_name       VARCHAR,
     published_at    TIMESTAMPTZ,
     language        VARCHAR,
-    language_source VARCHAR,                    -- declared | detected
+    language_source VARCHAR,                    -- page | feed | detected
     body            VARCHAR NOT NULL,
     body_source     VARCHAR NOT NULL,           -- extracted | feed_content | feed_summary
     word_count      INTEGER NOT NULL,

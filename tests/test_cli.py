@@ -1,0 +1,73 @@
+"""The command line, through a real process where it matters, and the README that documents it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from newsflow.cli import build_parser, main
+
+
+@pytest.fixture(scope="module")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`python -m newsflow demo`: the embedded default end to end in a real process."""
+    home = tmp_path_factory.mktemp("demo")
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsflow", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={"NEWSFLOW_HOME": str(home), "PATH": "/usr/bin:/bin"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "3 polled, 0 failed" in proc.stdout
+    assert "13 seen, 13 new" in proc.stdout and "1 duplicate" in proc.stdout
+    assert "12 loaded" in proc.stdout and "every item accounted for" in proc.stdout
+    return home / "warehouse.duckdb"
+
+
+def test_demo_loads_the_sample_site(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "--warehouse", str(demo_warehouse), "--format", "json",
+                 "SELECT language, count(*) AS n FROM v_articles GROUP BY 1 ORDER BY 1"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"language": "en", "n": 11}, {"language": "es", "n": 1}]
+    assert main(["sql", "--warehouse", str(demo_warehouse),
+                 "SELECT body FROM v_articles WHERE url LIKE '%us-mexico-migration-talks%'"]) == 0
+    out = capsys.readouterr().out
+    assert "López Obrador" in out and "Leave a Reply" not in out and "(1 row)" in out
+
+
+def test_sql_formats_and_read_only(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "--warehouse", str(demo_warehouse), "--format", "csv",
+                 "SELECT status, count(*) AS n FROM items GROUP BY 1 ORDER BY 1"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["status,n", "duplicate,1", "loaded,12"]
+    assert main(["sql", "--warehouse", str(demo_warehouse), "DELETE FROM articles"]) == 1
+    assert "read-only" in capsys.readouterr().err
+    assert main(["sql", "--warehouse", str(demo_warehouse), "SELECT count(*) FROM articles"]) == 0
+    assert "12" in capsys.readouterr().out
+
+
+def test_feeds_health(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["feeds", "--warehouse", str(demo_warehouse), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} == {"meridian-world", "meridian-americas", "meridian-briefs"}
+    assert all(r["last_status"] == "ok" and r["failures"] == 0 and r["next_poll_at"] for r in rows)
+
+
+def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "feeds.yaml"
+    bad.write_text("feeds:\n  - {name: a, url: 'https://x.org/', every: 5}\n")
+    assert main(["run", "--feeds", str(bad), "--warehouse", str(tmp_path / "w.duckdb")]) == 2
+    assert "feeds.0.every: unknown key" in capsys.readouterr().err
+    assert main(["sql", "--warehouse", str(tmp_path / "none.duckdb"), "SELECT 1"]) == 1
+    assert "no warehouse yet" in capsys.readouterr().err
+
+
+def test_every_command_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name in commands:
+        assert f"newsflow {name}" in readme, name
+    for target in ("make run", "make test"):
+        assert target in readme

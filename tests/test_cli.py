@@ -32,10 +32,10 @@ def test_demo_loads_the_sample_site(demo_warehouse: Path, capsys: pytest.Capture
     assert main(["sql", "--warehouse", str(demo_warehouse), "--format", "json",
                  "SELECT language, count(*) AS n FROM v_articles GROUP BY 1 ORDER BY 1"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"language": "en", "n": 11}, {"language": "es", "n": 1}]
-    assert main(["sql", "--warehouse", str(demo_warehouse),
+    assert main(["sql", "--warehouse", str(demo_warehouse), "--format", "json",
                  "SELECT body FROM v_articles WHERE url LIKE '%us-mexico-migration-talks%'"]) == 0
-    out = capsys.readouterr().out
-    assert "López Obrador" in out and "Leave a Reply" not in out and "(1 row)" in out
+    (row,) = json.loads(capsys.readouterr().out)
+    assert "López Obrador" in row["body"] and "Leave a Reply" not in row["body"]
 
 
 def test_sql_formats_and_read_only(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:

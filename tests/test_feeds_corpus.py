@@ -29,6 +29,7 @@ ILLFORMED = manifest("illformed/manifest.csv") if FEEDS.exists() else []
 
 
 def test_corpus_is_complete() -> None:
+    need_shared(FEEDS)
     assert len(NEWS) == 53 and len(ILLFORMED) == 27
 
 
@@ -60,6 +61,7 @@ def test_illformed_feed_is_handled(row: dict[str, str]) -> None:
 @pytest.mark.integration
 def test_all_corpus_feeds_polled_over_http_in_one_run(tmp_path: Path) -> None:
     """80 feeds, good and broken, polled concurrently from a loopback server: each gets a result."""
+    need_shared(FEEDS)
     files = [r["file"] for r in NEWS] + ["illformed/" + r["file"] for r in ILLFORMED]
     settings = Settings.model_validate({**default_settings_dict(), "per_host_min_delay_s": 0.0})
     with StaticSite(FEEDS) as site:
@@ -78,5 +80,6 @@ def test_all_corpus_feeds_polled_over_http_in_one_run(tmp_path: Path) -> None:
 
 
 def test_feed_language_reaches_items() -> None:
+    need_shared(FEEDS)
     gv = parse_feed("gv", (FEEDS / "news" / "mcbackend__globalvoices_test.rss").read_bytes(), "http://127.0.0.1/f")
     assert {i.language for i in gv.items} == {"en"}

@@ -174,9 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"newsflow: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
+        import duckdb
+
         from newsflow.warehouse import WarehouseError
 
-        if isinstance(exc, WarehouseError) or type(exc).__module__.startswith("duckdb"):
+        if isinstance(exc, WarehouseError | duckdb.Error):
             print(f"newsflow: {exc}", file=sys.stderr)
             return 1
         raise

@@ -24,6 +24,9 @@ run: $(STAMP)
 	$(BIN)/newsflow demo
 
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import need_shared
 from newsflow.classify import (
     DEFAULT_TAXONOMY_FILE,
     METHOD_VERSION,
@@ -16,9 +17,11 @@ from newsflow.classify import (
     TaxonomyError,
     TopicScore,
     load_taxonomy,
+    taxonomy_from_dict,
 )
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DEV = SHARED / "labels" / "dev.jsonl"
 TOPICS = ["border", "diplomacy", "aid"]
 
 
@@ -185,7 +188,7 @@ def test_passing_mention_in_one_sentence_is_not_a_topic(clf: Classifier) -> None
 
 
 def test_seed_story_gets_all_three_topics(clf: Classifier) -> None:
-    text = (SHARED / "seed" / "article.txt").read_text(encoding="utf-8")
+    text = need_shared(SHARED / "seed" / "article.txt").read_text(encoding="utf-8")
     lines = [line.strip() for line in text.splitlines()]
     title = next(line for line in lines if len(line) > 20)
     body = text.split(title, 1)[1]
@@ -198,7 +201,7 @@ def test_seed_story_gets_all_three_topics(clf: Classifier) -> None:
 
 def test_one_score_per_topic_in_taxonomy_order_within_bounds(clf: Classifier) -> None:
     assert clf.topics == TOPICS
-    rows = [json.loads(line) for line in (SHARED / "labels" / "dev.jsonl").read_text().splitlines() if line]
+    rows = [json.loads(line) for line in need_shared(DEV).read_text().splitlines() if line]
     for row in rows:
         scores = clf.classify(row["title"], row["text"])
         assert [s.topic for s in scores] == TOPICS
@@ -264,6 +267,20 @@ def test_version_is_stable_and_changes_with_the_taxonomy(tmp_path: Path) -> None
 
 
 # --- the taxonomy is configuration ----------------------------------------------------------------
+
+
+def test_pattern_anchors_only_save_time(clf: Classifier) -> None:
+    data = default_dict()
+    for topic in data["topics"].values():
+        for rule in topic.get("patterns", []):
+            rule.pop("anchors", None)
+    unanchored = Classifier(taxonomy_from_dict(data))
+    articles = [(r["title"], r["text"]) for r in map(json.loads, need_shared(DEV).read_text().splitlines())]
+    for path in sorted((SHARED / "corpus" / "articles" / "aeb").glob("*.gold.txt"))[:60]:
+        title, _, body = path.read_text(encoding="utf-8").partition("\n")
+        articles.append((title, body))
+    for title, body in articles:
+        assert clf.classify(title, body) == unanchored.classify(title, body)
 
 
 def test_users_can_add_and_remove_topics_in_yaml(tmp_path: Path) -> None:

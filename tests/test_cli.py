@@ -18,7 +18,11 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`python -m newsflow demo`: the embedded default end to end in a real process."""
     home = tmp_path_factory.mktemp("demo")
     proc = subprocess.run(
-        [sys.executable, "-m", "newsflow", "demo"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "newsflow", "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={"NEWSFLOW_HOME": str(home), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
@@ -29,18 +33,51 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_demo_loads_the_sample_site(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sql", "--warehouse", str(demo_warehouse), "--format", "json",
-                 "SELECT language, count(*) AS n FROM v_articles GROUP BY 1 ORDER BY 1"]) == 0
+    assert (
+        main(
+            [
+                "sql",
+                "--warehouse",
+                str(demo_warehouse),
+                "--format",
+                "json",
+                "SELECT language, count(*) AS n FROM v_articles GROUP BY 1 ORDER BY 1",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out) == [{"language": "en", "n": 11}, {"language": "es", "n": 1}]
-    assert main(["sql", "--warehouse", str(demo_warehouse), "--format", "json",
-                 "SELECT body FROM v_articles WHERE url LIKE '%us-mexico-migration-talks%'"]) == 0
+    assert (
+        main(
+            [
+                "sql",
+                "--warehouse",
+                str(demo_warehouse),
+                "--format",
+                "json",
+                "SELECT body FROM v_articles WHERE url LIKE '%us-mexico-migration-talks%'",
+            ]
+        )
+        == 0
+    )
     (row,) = json.loads(capsys.readouterr().out)
     assert "López Obrador" in row["body"] and "Leave a Reply" not in row["body"]
 
 
 def test_sql_formats_and_read_only(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["sql", "--warehouse", str(demo_warehouse), "--format", "csv",
-                 "SELECT status, count(*) AS n FROM items GROUP BY 1 ORDER BY 1"]) == 0
+    assert (
+        main(
+            [
+                "sql",
+                "--warehouse",
+                str(demo_warehouse),
+                "--format",
+                "csv",
+                "SELECT status, count(*) AS n FROM items GROUP BY 1 ORDER BY 1",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.splitlines() == ["status,n", "duplicate,1", "loaded,12"]
     assert main(["sql", "--warehouse", str(demo_warehouse), "DELETE FROM articles"]) == 1
     assert "read-only" in capsys.readouterr().err

@@ -32,8 +32,10 @@ def test_minimal_file_and_user_agent_has_contact(tmp_path: Path) -> None:
         ("feeds:\n  - {name: a, url: 'https://x.org/', colour: red}\n", "feeds.0.colour"),
         ("feeds:\n  - {name: a, url: 'ftp://x.org/'}\n", "feeds.0.url"),
         ("feeds:\n  - {name: 'Bad Name', url: 'https://x.org/'}\n", "feeds.0.name"),
-        ("feeds:\n  - {name: a, url: 'https://x.org/'}\nsettings: {max_redirects: -1}\n",
-         "settings.max_redirects"),
+        (
+            "feeds:\n  - {name: a, url: 'https://x.org/'}\nsettings: {max_redirects: -1}\n",
+            "settings.max_redirects",
+        ),
         ("feeds:\n  - {name: a, url: 'https://x.org/'}\nsettings: {user_agnet: x}\n", "settings.user_agnet"),
         ("feeds: []\n", "feeds"),
     ],
@@ -58,8 +60,10 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
 
 
 def test_selected_feeds(tmp_path: Path) -> None:
-    text = ("feeds:\n  - {name: a, url: 'https://x.org/1'}\n"
-            "  - {name: b, url: 'https://x.org/2', enabled: false}\n")
+    text = (
+        "feeds:\n  - {name: a, url: 'https://x.org/1'}\n"
+        "  - {name: b, url: 'https://x.org/2', enabled: false}\n"
+    )
     cfg = load_feeds_file(write(tmp_path, text))
     assert [f.name for f in cfg.selected()] == ["a"]
     assert [f.name for f in cfg.selected(["b"])] == ["b"]

@@ -6,7 +6,6 @@ import csv
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import trafilatura
@@ -15,13 +14,26 @@ from conftest import CORPUS, ROOT, need_shared
 from newsflow.extraction import choose_body, extract_page, html_to_text
 from newsflow.sample_server import SAMPLE_SITE
 
-BOILERPLATE = ["About Author", "Leave a Reply", "Your email address will not be published", "Copyright",
-               "Required fields", "cookie", "Subscribe", "Most read", "Related stories"]
+BOILERPLATE = [
+    "About Author",
+    "Leave a Reply",
+    "Your email address will not be published",
+    "Copyright",
+    "Required fields",
+    "cookie",
+    "Subscribe",
+    "Most read",
+    "Related stories",
+]
 BASELINES = ROOT / "tests" / "baselines" / "extraction.json"
 
 
 def sample_page(slug: str) -> bytes:
-    return (SAMPLE_SITE / "articles" / f"{slug}.html").read_bytes().replace(b"{{BASE_URL}}", b"http://127.0.0.1:8765")
+    return (
+        (SAMPLE_SITE / "articles" / f"{slug}.html")
+        .read_bytes()
+        .replace(b"{{BASE_URL}}", b"http://127.0.0.1:8765")
+    )
 
 
 def paragraphs(slug: str) -> list[str]:
@@ -39,7 +51,16 @@ def test_seed_story_page_is_extracted_without_boilerplate() -> None:
     text = page.text
     for phrase in BOILERPLATE:
         assert phrase.lower() not in text.lower(), phrase
-    for fact in ["López Obrador", "Blinken", "Mayorkas", "10,000", "32,000", "Chiapas", "680,000", "Venezuela"]:
+    for fact in [
+        "López Obrador",
+        "Blinken",
+        "Mayorkas",
+        "10,000",
+        "32,000",
+        "Chiapas",
+        "680,000",
+        "Venezuela",
+    ]:
         assert fact in text, fact
     assert len(text.split("\n")) >= 7  # the story's paragraphs, one per line
     assert page.declared_language == "en"
@@ -97,6 +118,7 @@ def test_garbage_input_does_not_raise() -> None:
 
 # -- the quality gate on 181 real pages with human reference texts ----------------------------------------
 
+
 def tokens(text: str | None) -> Counter[str]:
     return Counter(re.findall(r"\w+", (text or "").lower()))
 
@@ -114,8 +136,11 @@ def f1(pred: str | None, gold: str) -> float:
 def test_extraction_quality_gate_on_annotated_pages() -> None:
     """Mean token F1 against the human reference: ours must not be worse than a bare extract()."""
     manifest = need_shared(CORPUS / "articles" / "manifest.csv")
-    rows = [r for r in csv.DictReader(manifest.open(encoding="utf-8"))
-            if r["source"] == "aeb" and r["gold_status"] == "ok"]
+    rows = [
+        r
+        for r in csv.DictReader(manifest.open(encoding="utf-8"))
+        if r["source"] == "aeb" and r["gold_status"] == "ok"
+    ]
     assert len(rows) == 181
     ours, bare = [], []
     for r in rows:

@@ -81,5 +81,7 @@ def test_all_corpus_feeds_polled_over_http_in_one_run(tmp_path: Path) -> None:
 
 def test_feed_language_reaches_items() -> None:
     need_shared(FEEDS)
-    gv = parse_feed("gv", (FEEDS / "news" / "mcbackend__globalvoices_test.rss").read_bytes(), "http://127.0.0.1/f")
+    gv = parse_feed(
+        "gv", (FEEDS / "news" / "mcbackend__globalvoices_test.rss").read_bytes(), "http://127.0.0.1/f"
+    )
     assert {i.language for i in gv.items} == {"en"}

@@ -25,7 +25,9 @@ def f1(pred: str, gold: str) -> float:
 
 def snapshot(path: Path) -> dict[str, list[tuple[object, ...]]]:
     with Warehouse(path, read_only=True) as wh:
-        return {t: wh.query(f"SELECT * FROM {t} ORDER BY ALL")[1] for t in ("articles", "items", "article_topics")}
+        return {
+            t: wh.query(f"SELECT * FROM {t} ORDER BY ALL")[1] for t in ("articles", "items", "article_topics")
+        }
 
 
 def test_globalvoices_end_to_end(tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,14 +52,18 @@ def test_globalvoices_end_to_end(tmp_path: Path, home: Path, capsys: pytest.Capt
         assert main(["run", "--feeds", str(feeds), "--warehouse", str(warehouse), "--force"]) == 0
         out = capsys.readouterr().out
         assert "1 unchanged (304 or same body)" in out and "0 fetched" in out, out
-        assert {p: n for p, n in site.hits.items() if p.startswith("/gv/")} == page_hits  # no article refetched
+        assert {
+            p: n for p, n in site.hits.items() if p.startswith("/gv/")
+        } == page_hits  # no article refetched
         assert site.hits["/feed.rss"] == 2
     assert snapshot(warehouse) == first  # no row changed
 
     with Warehouse(warehouse, read_only=True) as wh:
         assert wh.ledger_violations() == []
         rows = wh.query("SELECT url, body, language, title, body_source FROM v_articles")[1]
-        polls = wh.query("SELECT status, http_status, items_seen, items_new FROM feed_polls ORDER BY started_at")[1]
+        polls = wh.query(
+            "SELECT status, http_status, items_seen, items_new FROM feed_polls ORDER BY started_at"
+        )[1]
     assert len(rows) == 15
     assert polls == [("ok", 200, 15, 15), ("not_modified", 304, 0, 0)]
     scores = []

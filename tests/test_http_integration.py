@@ -33,8 +33,13 @@ RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><link
 
 
 def settings(**overrides: Any) -> Settings:
-    base = {**default_settings_dict(), "per_host_min_delay_s": 0.0, "total_timeout_s": 5.0,
-            "read_timeout_s": 2.0, "connect_timeout_s": 2.0}
+    base = {
+        **default_settings_dict(),
+        "per_host_min_delay_s": 0.0,
+        "total_timeout_s": 5.0,
+        "read_timeout_s": 2.0,
+        "connect_timeout_s": 2.0,
+    }
     return Settings.model_validate({**base, **overrides})
 
 
@@ -47,23 +52,44 @@ def feed(srv: TestServer, path: str = "/feed.xml") -> FeedConfig:
 
 
 def item(url: str) -> FeedItem:
-    return FeedItem(item_id="i1", feed="test", guid="g", link=url, canonical_url=canonical_url(url),
-                    title="T", summary=None, content=None, author=None, published_at=None, entry_hash="h")
+    return FeedItem(
+        item_id="i1",
+        feed="test",
+        guid="g",
+        link=url,
+        canonical_url=canonical_url(url),
+        title="T",
+        summary=None,
+        content=None,
+        author=None,
+        published_at=None,
+        entry_hash="h",
+    )
 
 
 def test_conditional_get_and_304() -> None:
     with TestServer() as srv:
+
         def handler(r: Request) -> None:
             if r.headers.get("If-None-Match") == '"v1"':
                 r.reply(304, ctype=None)
             else:
-                r.reply(200, RSS, "application/rss+xml", ETag='"v1"', Last_Modified="Wed, 25 Nov 2026 10:00:00 GMT")
+                r.reply(
+                    200,
+                    RSS,
+                    "application/rss+xml",
+                    ETag='"v1"',
+                    Last_Modified="Wed, 25 Nov 2026 10:00:00 GMT",
+                )
+
         srv.route("/feed.xml", handler)
         with fetcher_for(srv) as f:
             first = poll_feed(feed(srv), FeedState("test"), f, f.settings)
             assert first.status == "ok" and len(first.items) == 2 and first.etag == '"v1"'
             assert first.items[0].link == srv.url("/a/1.html")  # relative links resolved against the feed
-            state = FeedState("test", etag=first.etag, last_modified=first.last_modified, body_hash=first.body_hash)
+            state = FeedState(
+                "test", etag=first.etag, last_modified=first.last_modified, body_hash=first.body_hash
+            )
             second = poll_feed(feed(srv), state, f, f.settings)
         assert second.status == "not_modified" and second.items == () and second.http_status == 304
         sent = srv.requests("/feed.xml")[1][1]
@@ -111,8 +137,10 @@ def test_5xx_backs_off_exponentially_and_keeps_the_feed(tmp_path: Path) -> None:
     with TestServer() as srv:
         srv.route("/feed.xml", lambda r: r.reply(500, b"oops", "text/plain"))
         cfg_file = tmp_path / "feeds.yaml"
-        cfg_file.write_text(f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: broken, url: '{srv.url('/feed.xml')}'}}\n"
-                            "settings: {per_host_min_delay_s: 0}\n")
+        cfg_file.write_text(
+            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: broken, url: '{srv.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0}\n"
+        )
         cfg = load_feeds_file(cfg_file)
         wh = tmp_path / "w.duckdb"
         intervals = []
@@ -120,8 +148,10 @@ def test_5xx_backs_off_exponentially_and_keeps_the_feed(tmp_path: Path) -> None:
             summary = run_cycle(cfg, wh, home=tmp_path, force=True)
             assert summary.feeds_failed == 1
             with Warehouse(wh, read_only=True) as w:
-                row = w.query("SELECT consecutive_failures, poll_interval_min, last_error, last_success_at "
-                              "FROM feeds WHERE name = 'broken'")[1][0]
+                row = w.query(
+                    "SELECT consecutive_failures, poll_interval_min, last_error, last_success_at "
+                    "FROM feeds WHERE name = 'broken'"
+                )[1][0]
             intervals.append(row[1])
         assert row[0] == 4 and "HTTP 500" in row[2] and row[3] is None
         assert intervals == [5, 10, 20, 40]
@@ -131,6 +161,7 @@ def test_5xx_backs_off_exponentially_and_keeps_the_feed(tmp_path: Path) -> None:
 
 def test_trickling_server_hits_the_total_deadline() -> None:
     with TestServer() as srv:
+
         def trickle(r: Request) -> None:
             r.send_response(200)
             r.send_header("Content-Type", "text/html")
@@ -143,6 +174,7 @@ def test_trickling_server_hits_the_total_deadline() -> None:
                     time.sleep(0.1)
             except OSError:
                 pass
+
         srv.route("/slow", trickle)
         with fetcher_for(srv, total_timeout_s=1.0) as f:
             t0 = time.monotonic()
@@ -166,6 +198,7 @@ def test_oversized_bodies_are_capped() -> None:
     bomb = gzip.compress(b"\0" * 20_000_000)
     with TestServer() as srv:
         srv.static("/declared", big)
+
         def chunked(r: Request) -> None:
             r.send_response(200)
             r.send_header("Content-Type", "text/html")
@@ -173,6 +206,7 @@ def test_oversized_bodies_are_capped() -> None:
             r.end_headers()
             for _ in range(30):
                 r.wfile.write(b"b" * 10_000)
+
         srv.route("/undeclared", chunked)
         srv.static("/bomb", bomb, Content_Encoding="gzip")
         with fetcher_for(srv, max_response_bytes=100_000) as f:
@@ -228,8 +262,9 @@ def test_robots_txt_disallow_and_crawl_delay(tmp_path: Path) -> None:
             assert out[0].status == "failed" and out[0].reason == "disallowed by robots.txt"
             assert not out[0].retryable
             t0 = time.monotonic()
-            ok = fetch_articles([item(srv.url("/public/a.html")), item(srv.url("/public/a.html"))], f, st,
-                                RawStore(tmp_path))
+            ok = fetch_articles(
+                [item(srv.url("/public/a.html")), item(srv.url("/public/a.html"))], f, st, RawStore(tmp_path)
+            )
             assert [o.status for o in ok] == ["loaded", "loaded"]
             assert time.monotonic() - t0 >= 0.3  # Crawl-delay spaced the two requests
         assert srv.requests("/private/a.html") == []
@@ -249,8 +284,10 @@ def test_robots_5xx_means_wait(tmp_path: Path) -> None:
 def test_per_host_concurrency_limit() -> None:
     active = {"now": 0, "max": 0}
     import threading
+
     lock = threading.Lock()
     with TestServer() as srv:
+
         def slow(r: Request) -> None:
             with lock:
                 active["now"] += 1
@@ -259,8 +296,10 @@ def test_per_host_concurrency_limit() -> None:
             with lock:
                 active["now"] -= 1
             r.reply(200, b"<html></html>")
+
         srv.route("/p", slow)
         from concurrent.futures import ThreadPoolExecutor
+
         with fetcher_for(srv, per_host_concurrency=2) as f, ThreadPoolExecutor(6) as pool:
             list(pool.map(lambda _: f.get(srv.url("/p")), range(6)))
         assert active["max"] == 2

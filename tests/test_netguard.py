@@ -14,8 +14,21 @@ def fake_resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "224.0.0.1",
-     "::1", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "100.64.0.1", "240.0.0.1"],
+    [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "224.0.0.1",
+        "::1",
+        "fe80::1",
+        "fc00::1",
+        "::ffff:127.0.0.1",
+        "100.64.0.1",
+        "240.0.0.1",
+    ],
 )
 def test_non_public_addresses(address: str) -> None:
     assert not is_public_address(address)
@@ -43,18 +56,25 @@ def test_public_addresses(address: str) -> None:
     ],
 )
 def test_refused(url: str, reason: str) -> None:
-    guard = NetGuard(resolver=fake_resolver({
-        "loopy.test": ["127.0.0.2"], "mixed.test": ["93.184.216.34", "10.0.0.1"],
-        "example.org": ["93.184.216.34"],
-    }))
+    guard = NetGuard(
+        resolver=fake_resolver(
+            {
+                "loopy.test": ["127.0.0.2"],
+                "mixed.test": ["93.184.216.34", "10.0.0.1"],
+                "example.org": ["93.184.216.34"],
+            }
+        )
+    )
     with pytest.raises(BlockedURL) as err:
         guard.check(url)
     assert reason in err.value.reason
 
 
 def test_allow_list_by_host_and_port() -> None:
-    guard = NetGuard(["127.0.0.1:8765", "intranet.test", "[::1]:9000"],
-                     resolver=fake_resolver({"intranet.test": ["10.0.0.9"], "example.org": ["93.184.216.34"]}))
+    guard = NetGuard(
+        ["127.0.0.1:8765", "intranet.test", "[::1]:9000"],
+        resolver=fake_resolver({"intranet.test": ["10.0.0.9"], "example.org": ["93.184.216.34"]}),
+    )
     guard.check("http://127.0.0.1:8765/feeds/world.xml")
     guard.check("http://intranet.test:8080/x")
     guard.check("http://[::1]:9000/x")

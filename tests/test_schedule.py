@@ -21,25 +21,47 @@ def test_publisher_hints() -> None:
 
 def test_interval_follows_publishing_rate_within_bounds() -> None:
     every_hour = [NOW - timedelta(hours=h) for h in range(10)]
-    assert healthy_interval(previous_min=15, new_items=10, published=every_hour, hint_min=None,
-                            feed=FEED, settings=SETTINGS) == 30
+    assert (
+        healthy_interval(
+            previous_min=15, new_items=10, published=every_hour, hint_min=None, feed=FEED, settings=SETTINGS
+        )
+        == 30
+    )
     every_minute = [NOW - timedelta(minutes=m) for m in range(10)]
-    assert healthy_interval(previous_min=15, new_items=10, published=every_minute, hint_min=None,
-                            feed=FEED, settings=SETTINGS) == SETTINGS.poll_interval_min_min
+    assert (
+        healthy_interval(
+            previous_min=15, new_items=10, published=every_minute, hint_min=None, feed=FEED, settings=SETTINGS
+        )
+        == SETTINGS.poll_interval_min_min
+    )
     weekly = [NOW - timedelta(days=7 * w) for w in range(5)]
-    assert healthy_interval(previous_min=15, new_items=0, published=weekly, hint_min=None,
-                            feed=FEED, settings=SETTINGS) == SETTINGS.poll_interval_max_min
+    assert (
+        healthy_interval(
+            previous_min=15, new_items=0, published=weekly, hint_min=None, feed=FEED, settings=SETTINGS
+        )
+        == SETTINGS.poll_interval_max_min
+    )
 
 
 def test_interval_without_dates_adapts_and_honours_hints() -> None:
-    quiet = healthy_interval(previous_min=20, new_items=0, published=[], hint_min=None, feed=FEED, settings=SETTINGS)
-    busy = healthy_interval(previous_min=20, new_items=5, published=[], hint_min=None, feed=FEED, settings=SETTINGS)
+    quiet = healthy_interval(
+        previous_min=20, new_items=0, published=[], hint_min=None, feed=FEED, settings=SETTINGS
+    )
+    busy = healthy_interval(
+        previous_min=20, new_items=5, published=[], hint_min=None, feed=FEED, settings=SETTINGS
+    )
     assert busy < 20 < quiet
-    hinted = healthy_interval(previous_min=20, new_items=5, published=[], hint_min=120, feed=FEED, settings=SETTINGS)
+    hinted = healthy_interval(
+        previous_min=20, new_items=5, published=[], hint_min=120, feed=FEED, settings=SETTINGS
+    )
     assert hinted == 120
     own = FeedConfig(name="g", url="https://example.org/rss", min_interval_min=60)
-    assert healthy_interval(previous_min=20, new_items=5, published=[], hint_min=None,
-                            feed=own, settings=SETTINGS) == 60
+    assert (
+        healthy_interval(
+            previous_min=20, new_items=5, published=[], hint_min=None, feed=own, settings=SETTINGS
+        )
+        == 60
+    )
 
 
 def test_failure_backoff_is_exponential_and_capped() -> None:

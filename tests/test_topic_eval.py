@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import need_shared
 from newsflow.classify import Classifier
 from newsflow.topic_eval import EvalDataError, evaluate, format_report, main, read_labelled
 
@@ -18,7 +19,7 @@ BASELINE = REPO / "tests" / "baselines" / "topics.json"
 
 @pytest.fixture(scope="module")
 def dev_result() -> dict:
-    return evaluate(DEV)
+    return evaluate(need_shared(DEV))
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -109,7 +110,7 @@ def test_report_lists_topics_and_misclassified(tmp_path: Path) -> None:
 
 
 def test_cli_json(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([str(DEV), "--json"]) == 0
+    assert main([str(need_shared(DEV)), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["macro_f1"] >= 0.9
     assert set(out["per_topic"]["border"]) >= {"precision", "recall", "f1"}
@@ -126,7 +127,7 @@ def test_cli_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / "missing.jsonl")]) == 2
     bad = tmp_path / "bad.yaml"
     bad.write_text("topics: {border: {treshold: 0.5}}\n", encoding="utf-8")
-    assert main([str(DEV), "--taxonomy", str(bad)]) == 2
+    assert main([str(tmp_path / "any.jsonl"), "--taxonomy", str(bad)]) == 2
     assert "treshold" in capsys.readouterr().err
 
 

@@ -17,7 +17,9 @@ def test_canonical_url(url: str, expected: str) -> None:
     assert canonical_url(url) == expected
 
 
-@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", "ftp://x.org/a", "/relative", ""])
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "file:///etc/passwd", "ftp://x.org/a", "/relative", ""]
+)
 def test_canonical_url_refuses_non_http(url: str) -> None:
     assert not is_http_url(url)
     with pytest.raises(ValueError):

@@ -17,24 +17,58 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 def make_item(n: int, feed: str = "f", url: str | None = None) -> FeedItem:
     link = url or f"https://news.example/story-{n}.html"
-    return FeedItem(item_id=f"{feed}-item-{n}", feed=feed, guid=f"g{n}", link=link, canonical_url=canonical_url(link),
-                    title=f"Story {n}", summary="s", content=None, author=None, published_at=NOW, entry_hash=f"h{n}")
+    return FeedItem(
+        item_id=f"{feed}-item-{n}",
+        feed=feed,
+        guid=f"g{n}",
+        link=link,
+        canonical_url=canonical_url(link),
+        title=f"Story {n}",
+        summary="s",
+        content=None,
+        author=None,
+        published_at=NOW,
+        entry_hash=f"h{n}",
+    )
 
 
 def make_article(item: FeedItem, body: str = "Body text of the story.") -> Article:
     assert item.canonical_url
     return Article(
-        article_id=article_id(item.canonical_url), canonical_url=item.canonical_url, url=item.link or "",
-        feed=item.feed, item_id=item.item_id, title=item.title, author=None, site_name="News", published_at=NOW,
-        language="en", language_source="page", body=body, body_source="extracted",
-        word_count=len(body.split()), body_hash=str(hash(body)), raw_path=None, http_status=200,
-        fetched_at=NOW, extractor="test",
+        article_id=article_id(item.canonical_url),
+        canonical_url=item.canonical_url,
+        url=item.link or "",
+        feed=item.feed,
+        item_id=item.item_id,
+        title=item.title,
+        author=None,
+        site_name="News",
+        published_at=NOW,
+        language="en",
+        language_source="page",
+        body=body,
+        body_source="extracted",
+        word_count=len(body.split()),
+        body_hash=str(hash(body)),
+        raw_path=None,
+        http_status=200,
+        fetched_at=NOW,
+        extractor="test",
     )
 
 
 def poll(feed: str, items: list[FeedItem], poll_id: str = "p1") -> PollResult:
-    return PollResult(poll_id=poll_id, feed=feed, url=f"https://news.example/{feed}.xml", started_at=NOW,
-                      duration_s=0.1, status="ok", http_status=200, bytes=100, items=tuple(items))
+    return PollResult(
+        poll_id=poll_id,
+        feed=feed,
+        url=f"https://news.example/{feed}.xml",
+        started_at=NOW,
+        duration_s=0.1,
+        status="ok",
+        http_status=200,
+        bytes=100,
+        items=tuple(items),
+    )
 
 
 def loaded(item: FeedItem, body: str = "Body text of the story.") -> ItemOutcome:
@@ -43,7 +77,10 @@ def loaded(item: FeedItem, body: str = "Body text of the story.") -> ItemOutcome
 
 
 def snapshot(wh: Warehouse) -> dict[str, list[tuple[object, ...]]]:
-    return {t: wh.query(f"SELECT * FROM {t} ORDER BY ALL")[1] for t in ("feeds", "feed_polls", "items", "articles")}
+    return {
+        t: wh.query(f"SELECT * FROM {t} ORDER BY ALL")[1]
+        for t in ("feeds", "feed_polls", "items", "articles")
+    }
 
 
 @pytest.fixture
@@ -60,8 +97,16 @@ def test_migrations_apply_once_and_record_version(tmp_path: Path) -> None:
         assert w.schema_version() == latest
         assert w.migrate() == []
         tables = {r[0] for r in w.query("SELECT table_name FROM information_schema.tables")[1]}
-    assert {"feeds", "feed_polls", "items", "articles", "article_topics", "quarantine", "v_articles",
-            "schema_migrations"} <= tables
+    assert {
+        "feeds",
+        "feed_polls",
+        "items",
+        "articles",
+        "article_topics",
+        "quarantine",
+        "v_articles",
+        "schema_migrations",
+    } <= tables
 
 
 def test_v_articles_contract(wh: Warehouse) -> None:
@@ -86,8 +131,9 @@ def test_correction_updates_the_row(wh: Warehouse) -> None:
     wh.load_batch(Batch(polls=[poll("f", [it])], outcomes=[loaded(it)]), now=NOW)
     edited = dataclasses.replace(it, entry_hash="h1-edited")
     later = datetime(2026, 11, 28, tzinfo=UTC)
-    stats = wh.load_batch(Batch(polls=[poll("f", [edited], "p2")], outcomes=[loaded(edited, "Corrected body.")]),
-                          now=later)
+    stats = wh.load_batch(
+        Batch(polls=[poll("f", [edited], "p2")], outcomes=[loaded(edited, "Corrected body.")]), now=later
+    )
     assert stats.articles_updated == 1 and stats.articles_inserted == 0
     row = wh.query("SELECT body, version, updated_at, first_loaded_at FROM articles")[1]
     assert row == [("Corrected body.", 2, later, NOW)]
@@ -98,8 +144,9 @@ def test_correction_updates_the_row(wh: Warehouse) -> None:
 def test_same_article_from_two_items_is_a_duplicate(wh: Warehouse) -> None:
     a = make_item(1, feed="a", url="https://news.example/x.html?utm_source=a")
     b = make_item(1, feed="b", url="https://news.example/x.html")
-    stats = wh.load_batch(Batch(polls=[poll("a", [a], "pa"), poll("b", [b], "pb")],
-                                outcomes=[loaded(a), loaded(b)]), now=NOW)
+    stats = wh.load_batch(
+        Batch(polls=[poll("a", [a], "pa"), poll("b", [b], "pb")], outcomes=[loaded(a), loaded(b)]), now=NOW
+    )
     assert (stats.loaded, stats.duplicate, stats.articles_inserted) == (1, 1, 1)
     rows = wh.query("SELECT feed, status, article_id, reason FROM items ORDER BY feed")[1]
     assert rows[0][1] == "loaded" and rows[1][1] == "duplicate" and rows[0][2] == rows[1][2]
@@ -109,9 +156,11 @@ def test_same_article_from_two_items_is_a_duplicate(wh: Warehouse) -> None:
 
 def test_plan_skips_known_refetches_edited_and_retries_failures(wh: Warehouse) -> None:
     ok, failing, gone = make_item(1), make_item(2), make_item(3)
-    outcomes = [loaded(ok),
-                ItemOutcome(item=failing, status="failed", reason="fetch timeout", retryable=True),
-                ItemOutcome(item=gone, status="failed", reason="HTTP 404", retryable=False)]
+    outcomes = [
+        loaded(ok),
+        ItemOutcome(item=failing, status="failed", reason="fetch timeout", retryable=True),
+        ItemOutcome(item=gone, status="failed", reason="HTTP 404", retryable=False),
+    ]
     wh.load_batch(Batch(polls=[poll("f", [ok, failing, gone])], outcomes=outcomes), now=NOW)
     other = make_item(9, feed="g", url="https://news.example/story-1.html")  # ok's URL in another feed
     fresh = make_item(4)
@@ -140,8 +189,10 @@ def test_ledger_violations_are_reported(wh: Warehouse) -> None:
     it = make_item(1)
     wh.load_batch(Batch(polls=[poll("f", [it])], outcomes=[loaded(it)]), now=NOW)
     wh.con.execute("DELETE FROM articles")
-    wh.con.execute("INSERT INTO feed_polls SELECT 'px', feed, url, started_at, duration_s, status, http_status, "
-                   "bytes, items_seen, 5, error, parse_warning FROM feed_polls")
+    wh.con.execute(
+        "INSERT INTO feed_polls SELECT 'px', feed, url, started_at, duration_s, status, http_status, "
+        "bytes, items_seen, 5, error, parse_warning FROM feed_polls"
+    )
     problems = {v[2] for v in wh.ledger_violations()}
     assert "loaded/duplicate item without its article" in problems
     assert any("polls counted 6 new items but the ledger holds 1" in p for p in problems)

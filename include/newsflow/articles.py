@@ -70,7 +70,9 @@ def fetch_one(
     page = extract_page(resp.body, resp.url)
     body = choose_body(page.text, item.content, item.summary, settings.min_body_words)
     if body is None:
-        return _failed(item, "extraction: no main text on the page and no text in the feed entry", False, attempts)
+        return _failed(
+            item, "extraction: no main text on the page and no text in the feed entry", False, attempts
+        )
     canonical = _resolve_canonical(item, resp.url, page.canonical_url)
     aid = article_id(canonical)
     # The page's own declaration first, then the feed's, then detection from the body.
@@ -124,8 +126,9 @@ def fetch_articles(
             return fetch_one(item, fetcher, robots, settings, raw, attempts.get(item.item_id, 1))
         except Exception as exc:  # an extractor bug must not lose the item: record it
             LOGGER.exception("unexpected error on %s", item.link)
-            return _failed(item, f"internal error: {type(exc).__name__}: {exc}", True,
-                           attempts.get(item.item_id, 1))
+            return _failed(
+                item, f"internal error: {type(exc).__name__}: {exc}", True, attempts.get(item.item_id, 1)
+            )
 
     if not items:
         return []

@@ -5,7 +5,8 @@ word tokens (lowercased, accents folded, punctuation dropped); a phrase matches 
 ending in ``*`` is a prefix; a phrase written with capitals ("ICE agents") matches only that
 capitalisation. Per topic:
 
-- ``exclude`` phrases mask their tokens: nothing inside "border collie" or "hearing aid" counts;
+- ``exclude`` phrases mask their tokens: nothing inside "border collie" or "hearing aid" counts, and a
+  token counts for at most one phrase and one pattern (leftmost, then longest, wins);
 - ``terms`` and core ``patterns`` (regular expressions over the token text) are core evidence;
 - ``support`` terms and patterns count only when some core evidence of the topic fired ("summit" next to a
   foreign minister is diplomacy; on K2 it is nothing);
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -49,10 +51,9 @@ _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _LIST_REF_RE = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 _COMBINING_RE = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])[\"'\u201d)\]]*\s+(?=[^a-z\s])|\n\s*")
-_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 _PREFIX_CACHE_MAX = 200_000
 
-Kind = Literal["core", "support", "penalty", "exclude"]
+Kind = Literal["core", "support", "penalty", "exclude", "anchor"]
 
 
 class TaxonomyError(ConfigError):
@@ -93,6 +94,17 @@ class PatternRule(_Strict):
     regex: str = Field(min_length=1)
     weight: float = Field(gt=0, le=10)
     kind: Literal["core", "support"] = "core"
+    anchors: tuple[str, ...] = ()
+    """Optional, for speed: the pattern only runs on articles containing one of these phrases
+    (``{list}`` stands for every word of a list). Without anchors it runs on every article."""
+
+    @field_validator("anchors")
+    @classmethod
+    def _anchors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for phrase in value:
+            if not _LIST_REF_RE.fullmatch(phrase.strip()):
+                _check_phrase(phrase)
+        return value
 
 
 class TopicConfig(_Strict):
@@ -132,7 +144,9 @@ class ScoringConfig(_Strict):
     min_sentences: int = Field(default=2, ge=1)
     """Evidence from fewer sentences than this (the title is one) is narrow ..."""
     min_terms: int = Field(default=2, ge=1)
-    """... and so is evidence from fewer distinct phrases or patterns than this ..."""
+    """... and so is evidence from fewer distinct phrases or patterns than this, unless one of them is a
+    phrase of several words weighing at least ``strong_weight`` ("development aid" in two sentences) ..."""
+    strong_weight: float = Field(default=3.0, gt=0)
     narrow_factor: float = Field(default=0.5, ge=0, le=1)
     """... and narrow evidence is multiplied by this factor."""
 
@@ -160,6 +174,7 @@ class Taxonomy(_Strict):
             for rule in cfg.patterns:
                 try:
                     _expand_pattern(rule.regex, self.lists)
+                    _expand_anchors(rule.anchors, self.lists)
                 except KeyError as exc:
                     raise ValueError(f"topics.{topic}.patterns[{rule.name}]: unknown list {exc}") from exc
                 except re.error as exc:
@@ -215,7 +230,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
 
 def _normalize(text: str) -> str:
     """Straighten apostrophes; fold accents and compatibility forms ("chargé" -> "charge", "ﬁ" -> "fi")."""
-    text = text.translate(_APOSTROPHES)
+    text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u02bc", "'")
     if text.isascii():
         return text
     return _COMBINING_RE.sub("", unicodedata.normalize("NFKD", text))
@@ -267,6 +282,15 @@ def _expand_pattern(regex: str, lists: dict[str, tuple[str, ...]]) -> str:
     return expanded
 
 
+def _expand_anchors(anchors: Sequence[str], lists: dict[str, tuple[str, ...]]) -> list[str]:
+    """Anchor phrases with ``{list}`` references replaced by the words of the list."""
+    out: list[str] = []
+    for anchor in anchors:
+        ref = _LIST_REF_RE.fullmatch(anchor.strip())
+        out.extend(lists[ref.group(1)] if ref else [anchor])
+    return [a.lower() for a in out]  # anchors never depend on capitalisation
+
+
 @dataclass(frozen=True)
 class _Phrase:
     topic: int
@@ -276,6 +300,8 @@ class _Phrase:
     words: tuple[str, ...]
     prefix: tuple[bool, ...]
     case_sensitive: bool
+    second: str | None
+    """The exact lowercase second word, when there is one (not a prefix, not case-sensitive)."""
 
     def matches_at(self, raw: Sequence[str], low: Sequence[str], i: int) -> bool:
         tokens = raw if self.case_sensitive else low
@@ -288,7 +314,7 @@ class _Phrase:
         return True
 
 
-def _parse_phrase(phrase: str, topic: int, kind: Kind, weight: float) -> _Phrase:
+def _parse_phrase(phrase: str, topic: int, kind: Kind, weight: float, label: str | None = None) -> _Phrase:
     case_sensitive = any(c.isupper() for c in phrase)
     words: list[str] = []
     prefix: list[bool] = []
@@ -297,7 +323,8 @@ def _parse_phrase(phrase: str, topic: int, kind: Kind, weight: float) -> _Phrase
         parts = raw if case_sensitive else low
         words.extend(parts)
         prefix.extend([False] * (len(parts) - 1) + [word.endswith("*")])
-    return _Phrase(topic, kind, phrase, weight, tuple(words), tuple(prefix), case_sensitive)
+    second = words[1] if len(words) > 1 and not prefix[1] and not case_sensitive else None
+    return _Phrase(topic, kind, label or phrase, weight, tuple(words), tuple(prefix), case_sensitive, second)
 
 
 class _PhraseIndex:
@@ -324,11 +351,18 @@ class _PhraseIndex:
         """Every (phrase, start, end) occurrence; positions are shifted by ``offset``."""
         hits = []
         cache = self._cache
+        last = len(low) - 1
         for i, tok in enumerate(low):
             cands = cache.get(tok)
             if cands is None:
                 cands = self._candidates(tok)
+            if not cands:
+                continue
+            following = low[i + 1] if i < last else ""
             for phrase in cands:
+                second = phrase.second
+                if second is not None and following != second:  # cheap filter before the full check
+                    continue
                 if phrase.matches_at(raw, low, i):
                     hits.append((phrase, offset + i, offset + i + len(phrase.words)))
         return hits
@@ -336,25 +370,35 @@ class _PhraseIndex:
 
 @dataclass(frozen=True)
 class _TopicPatterns:
-    """The patterns of one topic combined into one regex with a named group per pattern."""
+    """The patterns of one topic: those without anchors combined into one regex (a named group each),
+    those with anchors compiled alone and run only when the phrase scan met one of their anchors."""
 
-    regex: re.Pattern[str]
+    always: re.Pattern[str] | None
+    anchored: dict[str, re.Pattern[str]]
     phrases: dict[str, _Phrase]
+    anchor_phrases: list[_Phrase]
 
 
 def _compile_topic_patterns(
     topic: int, rules: Sequence[PatternRule], lists: dict[str, tuple[str, ...]]
-) -> _TopicPatterns | None:
-    if not rules:
-        return None
-    groups = []
-    phrases = {}
+) -> _TopicPatterns:
+    always: list[str] = []
+    anchored: dict[str, re.Pattern[str]] = {}
+    phrases: dict[str, _Phrase] = {}
+    anchor_phrases: list[_Phrase] = []
     for i, rule in enumerate(rules):
         group = f"nfpat{i}"
-        groups.append(f"(?P<{group}>{_expand_pattern(rule.regex, lists)})")
-        phrases[group] = _Phrase(topic, rule.kind, f"pattern:{rule.name}", rule.weight, (), (), False)
-    regex = re.compile(r"(?<!\w)(?:" + "|".join(groups) + r")(?!\w)")
-    return _TopicPatterns(regex, phrases)
+        regex = f"(?P<{group}>{_expand_pattern(rule.regex, lists)})"
+        phrases[group] = _Phrase(topic, rule.kind, f"pattern:{rule.name}", rule.weight, (), (), False, None)
+        if rule.anchors:
+            anchored[group] = re.compile(rf"(?<!\w){regex}(?!\w)")
+            anchor_phrases += [
+                _parse_phrase(a, topic, "anchor", 0.0, group) for a in _expand_anchors(rule.anchors, lists)
+            ]
+        else:
+            always.append(regex)
+    combined = re.compile(r"(?<!\w)(?:" + "|".join(always) + r")(?!\w)") if always else None
+    return _TopicPatterns(combined, anchored, phrases, anchor_phrases)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -391,7 +435,7 @@ class Classifier:
         self.topics: list[str] = self.taxonomy.names
         self.version: str = f"{METHOD_VERSION}+{self.taxonomy.fingerprint()}"
         phrases: list[_Phrase] = []
-        self._patterns: list[_TopicPatterns | None] = []
+        self._patterns: list[_TopicPatterns] = []
         for t, name in enumerate(self.topics):
             cfg = self.taxonomy.topics[name]
             phrases += [_parse_phrase(p, t, "core", w) for p, w in cfg.terms.items()]
@@ -399,6 +443,7 @@ class Classifier:
             phrases += [_parse_phrase(p, t, "penalty", w) for p, w in cfg.penalty.items()]
             phrases += [_parse_phrase(p, t, "exclude", 0.0) for p in cfg.exclude]
             self._patterns.append(_compile_topic_patterns(t, cfg.patterns, self.taxonomy.lists))
+            phrases += self._patterns[-1].anchor_phrases
         self._index = _PhraseIndex(phrases)
 
     def classify(self, title: str | None, body: str | None) -> list[TopicScore]:
@@ -408,15 +453,22 @@ class Classifier:
         n_title = len(title_low)
         sentence_of = [0] * n_title + body_sentence_of
         by_topic: list[list[_Hit]] = [[] for _ in self.topics]
+        anchors_met: list[set[str]] = [set() for _ in self.topics]
         for phrase, start, end in self._index.scan(title_raw, title_low, 0) + self._index.scan(
             body_raw, body_low, n_title
         ):
-            by_topic[phrase.topic].append(_Hit(phrase, start, end, sentence_of[start]))
+            if phrase.kind == "anchor":
+                anchors_met[phrase.topic].add(phrase.label)
+            else:
+                by_topic[phrase.topic].append(_Hit(phrase, start, end, sentence_of[start]))
 
         parts = [(" ".join(title_low), title_low, 0), (" ".join(body_low), body_low, n_title)]
         for t, compiled in enumerate(self._patterns):
-            if compiled is not None:
-                by_topic[t] += _pattern_hits(compiled, parts, sentence_of)
+            regexes = [compiled.anchored[group] for group in sorted(anchors_met[t])]
+            if compiled.always is not None:
+                regexes.append(compiled.always)
+            if regexes:
+                by_topic[t] += _pattern_hits(regexes, compiled.phrases, parts, sentence_of)
 
         n_tokens = len(sentence_of)
         scoring = self.taxonomy.scoring
@@ -441,13 +493,17 @@ class Classifier:
             if hit.phrase.kind == "exclude":
                 used.update(range(hit.start, hit.end))
                 excluded[hit.phrase.label] = excluded.get(hit.phrase.label, 0) + 1
-        # A token is evidence for at most one phrase: leftmost, then longest, wins.
+        # A token is evidence for at most one phrase and one pattern: leftmost, then longest, wins.
+        used_by_patterns = set(used)
         counts: dict[str, list[Any]] = {}
         sentences: dict[str, set[int]] = {"core": set(), "support": set(), "penalty": set()}
         for hit in sorted(hits, key=lambda h: (h.start, h.start - h.end)):
-            if hit.phrase.kind == "exclude" or any(i in used for i in range(hit.start, hit.end)):
+            if hit.phrase.kind == "exclude":
                 continue
-            used.update(range(hit.start, hit.end))
+            taken = used_by_patterns if not hit.phrase.words else used
+            if any(i in taken for i in range(hit.start, hit.end)):
+                continue
+            taken.update(range(hit.start, hit.end))
             sentences[hit.phrase.kind].add(hit.sentence)
             entry = counts.setdefault(hit.phrase.label, [hit.phrase.kind, hit.phrase.weight, 0, 0])
             entry[2 if hit.start < n_title else 3] += 1
@@ -477,10 +533,18 @@ class Classifier:
         )
         raw = max(0.0, raw)
         in_sentences = sentences["core"] | (sentences["support"] if support_counted else set())
-        n_terms = sum(
-            1 for kind, *_ in counts.values() if kind == "core" or (kind == "support" and support_counted)
+        counted = [
+            (label, weight)
+            for label, (kind, weight, *_) in counts.items()
+            if kind == "core" or (kind == "support" and support_counted)
+        ]
+        n_terms = len(counted)
+        strong_phrase = any(
+            weight >= scoring.strong_weight and len(label.split()) > 1 for label, weight in counted
         )
-        narrow = len(in_sentences) < scoring.min_sentences or n_terms < scoring.min_terms
+        narrow = len(in_sentences) < scoring.min_sentences or (
+            n_terms < scoring.min_terms and not strong_phrase
+        )
         adjusted = raw * (scoring.narrow_factor if narrow else 1.0) / length_factor
         score = round(adjusted / (adjusted + scoring.scale), 4) if adjusted > 0 else 0.0
 
@@ -506,13 +570,16 @@ class Classifier:
 
 
 def _pattern_hits(
-    compiled: _TopicPatterns, parts: Sequence[tuple[str, list[str], int]], sentence_of: Sequence[int]
+    regexes: Sequence[re.Pattern[str]],
+    phrases: dict[str, _Phrase],
+    parts: Sequence[tuple[str, list[str], int]],
+    sentence_of: Sequence[int],
 ) -> list[_Hit]:
     """Pattern matches mapped back to token positions (title and body are matched separately)."""
     hits = []
-    for text, tokens, offset in parts:
+    for (text, tokens, offset), regex in itertools.product(parts, regexes):
         starts: list[int] | None = None
-        for m in compiled.regex.finditer(text):
+        for m in regex.finditer(text):
             if m.end() == m.start():
                 continue
             if starts is None:
@@ -520,8 +587,8 @@ def _pattern_hits(
                 for tok in tokens:
                     starts.append(pos)
                     pos += len(tok) + 1
-            group = next(g for g in compiled.phrases if m.group(g) is not None)
+            group = next(g for g, v in m.groupdict().items() if v is not None and g in phrases)
             first = offset + bisect.bisect_right(starts, m.start()) - 1
             last = offset + bisect.bisect_left(starts, m.end())
-            hits.append(_Hit(compiled.phrases[group], first, last, sentence_of[first]))
+            hits.append(_Hit(phrases[group], first, last, sentence_of[first]))
     return hits

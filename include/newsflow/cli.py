@@ -49,8 +49,12 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str =
 
 
 def _warehouse_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--warehouse", type=Path, default=None,
-                   help="DuckDB file (default: $NEWSFLOW_HOME/warehouse.duckdb, or data/warehouse.duckdb)")
+    p.add_argument(
+        "--warehouse",
+        type=Path,
+        default=None,
+        help="DuckDB file (default: $NEWSFLOW_HOME/warehouse.duckdb, or data/warehouse.duckdb)",
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -59,8 +63,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = load_feeds_file(args.feeds)
     warehouse = args.warehouse or default_warehouse()
     t0 = time.monotonic()
-    summary = run_cycle(config, warehouse, feed_names=args.feed or None, max_items=args.max_items,
-                        force=args.force)
+    summary = run_cycle(
+        config, warehouse, feed_names=args.feed or None, max_items=args.max_items, force=args.force
+    )
     print("\n".join(summary.lines()))
     print(f"warehouse: {warehouse}  ({time.monotonic() - t0:.1f} s)")
     return 0
@@ -93,7 +98,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         violations = wh.ledger_violations()
     print(f"ledger: {'every item accounted for' if not violations else f'{len(violations)} VIOLATIONS'}")
     print(f"warehouse: {warehouse}  ({time.monotonic() - t0:.1f} s)")
-    print(f"try: newsflow sql --warehouse {warehouse} \"SELECT title, url FROM v_articles\"")
+    print(f'try: newsflow sql --warehouse {warehouse} "SELECT title, url FROM v_articles"')
     return 1 if violations else 0
 
 
@@ -166,8 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.func(args))
     except ConfigError as exc:

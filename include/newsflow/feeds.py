@@ -11,7 +11,6 @@ import hashlib
 import logging
 import time
 import uuid
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -80,14 +79,15 @@ def _entry_item(feed_name: str, entry: Mapping[str, Any], feed_language: str | N
     summary = _text(entry.get("summary"))
     content_list = entry.get("content") or []
     content = _text(content_list[0].get("value")) if content_list else None
-    published = _datetime(entry.get("published_parsed")) or _datetime(entry.get("updated_parsed"))
+    # dict.get: FeedParserDict maps a missing "updated" to "published" with a DeprecationWarning.
+    published = _datetime(dict.get(entry, "published_parsed")) or _datetime(dict.get(entry, "updated_parsed"))
     try:
         canonical = canonical_url(link) if link else None
     except ValueError:
         canonical = None
     identity = guid or link or f"{title}|{published}"
     entry_hash = stable_id(
-        title or "", link or "", summary or "", content or "", str(entry.get("updated") or ""), length=32
+        title or "", link or "", summary or "", content or "", str(dict.get(entry, "updated") or ""), length=32
     )
     return FeedItem(
         item_id=stable_id(feed_name, identity),
@@ -120,11 +120,9 @@ def parse_feed(feed_name: str, body: bytes, url: str, headers: Mapping[str, str]
         raise FeedParseError(f"not a feed ({warning or 'no feed elements found'})")
     meta = parsed.get("feed", {})
     unique: dict[str, FeedItem] = {}
-    with warnings.catch_warnings():  # feedparser warns about its own updated/published fallback
-        warnings.simplefilter("ignore", DeprecationWarning)
-        for entry in parsed.entries:
-            item = _entry_item(feed_name, entry, _text(meta.get("language")))
-            unique.setdefault(item.item_id, item)
+    for entry in parsed.entries:
+        item = _entry_item(feed_name, entry, _text(meta.get("language")))
+        unique.setdefault(item.item_id, item)
     return ParsedFeed(
         items=list(unique.values()),
         title=_text(meta.get("title")),
@@ -160,15 +158,27 @@ def poll_feed(
         headers["If-Modified-Since"] = state.last_modified
     base: dict[str, Any] = {"poll_id": poll_id, "feed": feed.name, "url": feed.url, "started_at": started}
 
-    def failed(status: str, error: str, http_status: int | None = None, nbytes: int = 0,
-               retry_after: float | None = None) -> PollResult:
+    def failed(
+        status: str,
+        error: str,
+        http_status: int | None = None,
+        nbytes: int = 0,
+        retry_after: float | None = None,
+    ) -> PollResult:
         failures = state.consecutive_failures + 1
         interval = failure_interval(failures, retry_after, feed, settings)
         return PollResult(
-            **base, duration_s=time.monotonic() - t0, status=status,  # type: ignore[arg-type]
-            http_status=http_status, bytes=nbytes, error=error,
-            etag=state.etag, last_modified=state.last_modified, body_hash=state.body_hash,
-            poll_interval_min=interval, next_poll_at=next_poll(started, interval),
+            **base,
+            duration_s=time.monotonic() - t0,
+            status=status,  # type: ignore[arg-type]
+            http_status=http_status,
+            bytes=nbytes,
+            error=error,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            body_hash=state.body_hash,
+            poll_interval_min=interval,
+            next_poll_at=next_poll(started, interval),
         )
 
     try:
@@ -205,8 +215,13 @@ def poll_feed(
     if resp.status == 304:
         return healthy("not_modified", body_hash=state.body_hash)
     if resp.status in (429, 503):
-        return failed("deferred", f"HTTP {resp.status} (server asks to back off)", resp.status,
-                      resp.wire_bytes, parse_retry_after(resp.header("retry-after")))
+        return failed(
+            "deferred",
+            f"HTTP {resp.status} (server asks to back off)",
+            resp.status,
+            resp.wire_bytes,
+            parse_retry_after(resp.header("retry-after")),
+        )
     if resp.status >= 400:
         return failed("error", f"HTTP {resp.status}", resp.status, resp.wire_bytes)
     if resp.status != 200:
@@ -224,7 +239,9 @@ def poll_feed(
     warning = parsed.warning
     capped = len(items) > cap
     if capped:
-        warning = f"{warning + '; ' if warning else ''}{len(items) - cap} items over the cap of {cap} not taken"
+        warning = (
+            f"{warning + '; ' if warning else ''}{len(items) - cap} items over the cap of {cap} not taken"
+        )
         items = items[:cap]
     return healthy(
         "ok",

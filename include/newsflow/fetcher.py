@@ -230,7 +230,9 @@ class Fetcher:
                 declared = resp_headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:
                     raise FetchError(
-                        "too_large", f"Content-Length {declared} exceeds limit of {limit} bytes", retryable=False
+                        "too_large",
+                        f"Content-Length {declared} exceeds limit of {limit} bytes",
+                        retryable=False,
                     )
                 chunks: list[bytes] = []
                 size = 0
@@ -238,20 +240,26 @@ class Fetcher:
                     size += len(chunk)
                     if size > limit:
                         raise FetchError(
-                            "too_large", f"body exceeds limit of {limit} bytes (after decompression)",
+                            "too_large",
+                            f"body exceeds limit of {limit} bytes (after decompression)",
                             retryable=False,
                         )
                     if time.monotonic() > deadline:
                         raise FetchError(
-                            "timeout", f"total deadline of {self.settings.total_timeout_s:g} s exceeded",
+                            "timeout",
+                            f"total deadline of {self.settings.total_timeout_s:g} s exceeded",
                             retryable=True,
                         )
                     chunks.append(chunk)
                 return resp.status_code, resp_headers, b"".join(chunks), resp.num_bytes_downloaded
         except httpx.TimeoutException as exc:
-            raise FetchError("timeout", f"{type(exc).__name__} after limits "
-                             f"(connect {self.settings.connect_timeout_s:g} s, "
-                             f"read {self.settings.read_timeout_s:g} s)", retryable=True) from exc
+            raise FetchError(
+                "timeout",
+                f"{type(exc).__name__} after limits "
+                f"(connect {self.settings.connect_timeout_s:g} s, "
+                f"read {self.settings.read_timeout_s:g} s)",
+                retryable=True,
+            ) from exc
         except httpx.DecodingError as exc:
             raise FetchError("decoding", f"cannot decode body: {exc}", retryable=False) from exc
         except httpx.HTTPError as exc:

@@ -41,6 +41,7 @@ class CycleSummary:
     fetched: int = 0
     load: LoadStats = field(default_factory=LoadStats)
     failures: list[tuple[str, str]] = field(default_factory=list)
+    raw_pruned: int = 0
 
     def lines(self) -> list[str]:
         s = self.load
@@ -110,6 +111,7 @@ def run_cycle(
         plan = wh.plan(polls, config.settings.max_item_attempts)
         outcomes = fetch_articles(plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts)
         stats = wh.load_batch(Batch(polls=polls, outcomes=plan.duplicates + outcomes), now=now)
+    summary.raw_pruned = raw.prune(config.settings.raw_html_retention_days, now=now)
     summary.feeds_polled = len(polls)
     summary.feeds_failed = sum(1 for p in polls if p.failed)
     summary.feeds_not_modified = sum(1 for p in polls if p.status in ("not_modified", "unchanged"))
@@ -118,5 +120,7 @@ def run_cycle(
     summary.fetched = len(plan.to_fetch)
     summary.load = stats
     summary.failures = [(p.feed, p.error or "") for p in polls if p.failed]
-    summary.failures += [(o.item.link or o.item.item_id, o.reason or "") for o in outcomes if o.status == "failed"]
+    summary.failures += [
+        (o.item.link or o.item.item_id, o.reason or "") for o in outcomes if o.status == "failed"
+    ]
     return summary

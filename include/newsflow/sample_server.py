@@ -17,8 +17,13 @@ from urllib.parse import unquote, urlsplit
 
 SAMPLE_SITE = Path(__file__).resolve().parent / "sample_site"
 PLACEHOLDER = b"{{BASE_URL}}"
-_TYPES = {".xml": "application/rss+xml", ".atom": "application/atom+xml", ".rdf": "application/rdf+xml",
-          ".html": "text/html; charset=utf-8", ".txt": "text/plain; charset=utf-8"}
+_TYPES = {
+    ".xml": "application/rss+xml",
+    ".atom": "application/atom+xml",
+    ".rdf": "application/rdf+xml",
+    ".html": "text/html; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+}
 _STARTED = email.utils.formatdate(usegmt=True)
 
 
@@ -41,7 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("If-None-Match") == etag:
             self._send(304, b"", None, etag)
             return
-        ctype = _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        ctype = (
+            _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        )
         self._send(200, body, ctype, etag)
 
     def _send(self, status: int, body: bytes, ctype: str | None, etag: str | None = None) -> None:

@@ -20,7 +20,9 @@ _SY_PERIOD_MIN = {"hourly": 60.0, "daily": 1440.0, "weekly": 10080.0, "monthly":
 _MAX_AGE_RE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)
 
 
-def publisher_hint_min(feed_meta: Mapping[str, object], headers: Mapping[str, str], now: datetime) -> float | None:
+def publisher_hint_min(
+    feed_meta: Mapping[str, object], headers: Mapping[str, str], now: datetime
+) -> float | None:
     """The shortest interval (minutes) the publisher asks for, or None if it says nothing."""
     hints: list[float] = []
     ttl = str(feed_meta.get("ttl") or "").strip()
@@ -69,7 +71,7 @@ def healthy_interval(
     if len(recent) >= 3:
         gaps = [(a - b).total_seconds() / 60.0 for a, b in zip(recent, recent[1:], strict=False)]
         positive = [g for g in gaps if g > 0]
-        target = statistics.median(positive) / 2 if positive else current
+        target = float(statistics.median(positive)) / 2 if positive else current
     elif new_items:
         target = current * 0.75
     else:
@@ -80,11 +82,13 @@ def healthy_interval(
     return round(interval, 2)
 
 
-def failure_interval(failures: int, retry_after_s: float | None, feed: FeedConfig, settings: Settings) -> float:
+def failure_interval(
+    failures: int, retry_after_s: float | None, feed: FeedConfig, settings: Settings
+) -> float:
     """Exponential backoff (minutes) after ``failures`` consecutive failures, capped, never dropped."""
     low, _ = bounds(feed, settings)
     base = max(low, settings.poll_interval_min_min)
-    interval = min(base * (2 ** max(0, failures - 1)), settings.failure_backoff_max_min)
+    interval: float = min(base * 2.0 ** max(0, failures - 1), settings.failure_backoff_max_min)
     if retry_after_s is not None:
         interval = max(interval, min(retry_after_s, settings.max_retry_after_s) / 60.0)
     return round(interval, 2)

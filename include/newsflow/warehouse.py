@@ -42,7 +42,9 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def connect(path: Path, *, read_only: bool = False, lock_timeout_s: float = 30.0) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path, *, read_only: bool = False, lock_timeout_s: float = 30.0
+) -> duckdb.DuckDBPyConnection:
     """Open the file, retrying with backoff while another process holds the lock."""
     delay = 0.05
     deadline = time.monotonic() + lock_timeout_s
@@ -79,17 +81,43 @@ class LoadStats:
 
 
 _ARTICLE_COLUMNS = [
-    ("article_id", pa.string()), ("canonical_url", pa.string()), ("url", pa.string()), ("feed", pa.string()),
-    ("item_id", pa.string()), ("title", pa.string()), ("author", pa.string()), ("site_name", pa.string()),
-    ("published_at", TS), ("language", pa.string()), ("language_source", pa.string()), ("body", pa.string()),
-    ("body_source", pa.string()), ("word_count", pa.int32()), ("body_hash", pa.string()),
-    ("raw_path", pa.string()), ("http_status", pa.int32()), ("extractor", pa.string()), ("fetched_at", TS),
+    ("article_id", pa.string()),
+    ("canonical_url", pa.string()),
+    ("url", pa.string()),
+    ("feed", pa.string()),
+    ("item_id", pa.string()),
+    ("title", pa.string()),
+    ("author", pa.string()),
+    ("site_name", pa.string()),
+    ("published_at", TS),
+    ("language", pa.string()),
+    ("language_source", pa.string()),
+    ("body", pa.string()),
+    ("body_source", pa.string()),
+    ("word_count", pa.int32()),
+    ("body_hash", pa.string()),
+    ("raw_path", pa.string()),
+    ("http_status", pa.int32()),
+    ("extractor", pa.string()),
+    ("fetched_at", TS),
 ]
 _ITEM_COLUMNS = [
-    ("item_id", pa.string()), ("feed", pa.string()), ("guid", pa.string()), ("link", pa.string()),
-    ("canonical_url", pa.string()), ("title", pa.string()), ("published_at", TS), ("entry_hash", pa.string()),
-    ("first_poll_id", pa.string()), ("first_seen_at", TS), ("status", pa.string()), ("reason", pa.string()),
-    ("article_id", pa.string()), ("attempts", pa.int32()), ("retryable", pa.bool_()), ("status_at", TS),
+    ("item_id", pa.string()),
+    ("feed", pa.string()),
+    ("guid", pa.string()),
+    ("link", pa.string()),
+    ("canonical_url", pa.string()),
+    ("title", pa.string()),
+    ("published_at", TS),
+    ("entry_hash", pa.string()),
+    ("first_poll_id", pa.string()),
+    ("first_seen_at", TS),
+    ("status", pa.string()),
+    ("reason", pa.string()),
+    ("article_id", pa.string()),
+    ("attempts", pa.int32()),
+    ("retryable", pa.bool_()),
+    ("status_at", TS),
 ]
 _CHANGED_ARTICLE = " OR ".join(
     f"t.{c} IS DISTINCT FROM s.{c}"
@@ -190,14 +218,19 @@ class Warehouse:
             ).fetchall()
         }
         urls = [i.canonical_url for i in items.values() if i.canonical_url and i.item_id not in known]
-        owners = {
-            r[0]: r[1]
-            for r in self.con.execute(
-                "SELECT u, article_id FROM (SELECT canonical_url AS u, article_id FROM articles "
-                "UNION ALL SELECT url, article_id FROM articles) WHERE u IN (SELECT unnest(?::VARCHAR[]))",
-                [urls],
-            ).fetchall()
-        } if urls else {}
+        owners = (
+            {
+                r[0]: r[1]
+                for r in self.con.execute(
+                    "SELECT u, article_id FROM (SELECT canonical_url AS u, article_id FROM articles "
+                    "UNION ALL SELECT url, article_id FROM articles) "
+                    "WHERE u IN (SELECT unnest(?::VARCHAR[]))",
+                    [urls],
+                ).fetchall()
+            }
+            if urls
+            else {}
+        )
         for item_id, item in items.items():
             if item_id in known:
                 entry_hash, status, attempts, retryable = known[item_id]
@@ -210,10 +243,14 @@ class Warehouse:
                 else:
                     plan.known_unchanged += 1
             elif item.canonical_url in owners:
-                plan.duplicates.append(ItemOutcome(
-                    item=item, status="duplicate", article_id=owners[item.canonical_url],
-                    reason=f"URL already loaded as article {owners[item.canonical_url]}",
-                ))
+                plan.duplicates.append(
+                    ItemOutcome(
+                        item=item,
+                        status="duplicate",
+                        article_id=owners[item.canonical_url],
+                        reason=f"URL already loaded as article {owners[item.canonical_url]}",
+                    )
+                )
             else:
                 plan.to_fetch.append(item)
         return plan
@@ -240,7 +277,8 @@ class Warehouse:
         if not polls:
             return []
         seen = {
-            r[0] for r in self.con.execute(
+            r[0]
+            for r in self.con.execute(
                 "SELECT poll_id FROM feed_polls WHERE poll_id IN (SELECT unnest(?::VARCHAR[]))",
                 [[p.poll_id for p in polls]],
             ).fetchall()
@@ -250,19 +288,27 @@ class Warehouse:
     def _resolve_duplicates(self, outcomes: Sequence[ItemOutcome], stats: LoadStats) -> list[ItemOutcome]:
         """An article already owned by another item (or earlier in this batch) makes this item a duplicate."""
         ids = [o.article_id for o in outcomes if o.status == "loaded" and o.article_id]
-        owner = dict(
-            self.con.execute(
-                "SELECT article_id, item_id FROM articles WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
-                [ids],
-            ).fetchall()
-        ) if ids else {}
+        owner = (
+            dict(
+                self.con.execute(
+                    "SELECT article_id, item_id FROM articles "
+                    "WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
+                    [ids],
+                ).fetchall()
+            )
+            if ids
+            else {}
+        )
         resolved = []
         for o in outcomes:
             if o.status == "loaded" and o.article_id:
                 first = owner.setdefault(o.article_id, o.item.item_id)
                 if first != o.item.item_id:
                     o = ItemOutcome(
-                        item=o.item, status="duplicate", article_id=o.article_id, attempts=o.attempts,
+                        item=o.item,
+                        status="duplicate",
+                        article_id=o.article_id,
+                        attempts=o.attempts,
                         reason=f"same canonical URL as item {first}",
                     )
             resolved.append(o)
@@ -283,19 +329,32 @@ class Warehouse:
         rows = []
         for o in outcomes:
             poll = poll_of.get(o.item.feed)
-            rows.append({
-                "item_id": o.item.item_id, "feed": o.item.feed, "guid": o.item.guid, "link": o.item.link,
-                "canonical_url": o.item.canonical_url, "title": o.item.title,
-                "published_at": o.item.published_at, "entry_hash": o.item.entry_hash,
-                "first_poll_id": poll.poll_id if poll else "", "first_seen_at": poll.started_at if poll else now,
-                "status": o.status, "reason": o.reason, "article_id": o.article_id, "attempts": o.attempts,
-                "retryable": o.retryable, "status_at": now,
-            })
+            rows.append(
+                {
+                    "item_id": o.item.item_id,
+                    "feed": o.item.feed,
+                    "guid": o.item.guid,
+                    "link": o.item.link,
+                    "canonical_url": o.item.canonical_url,
+                    "title": o.item.title,
+                    "published_at": o.item.published_at,
+                    "entry_hash": o.item.entry_hash,
+                    "first_poll_id": poll.poll_id if poll else "",
+                    "first_seen_at": poll.started_at if poll else now,
+                    "status": o.status,
+                    "reason": o.reason,
+                    "article_id": o.article_id,
+                    "attempts": o.attempts,
+                    "retryable": o.retryable,
+                    "status_at": now,
+                }
+            )
         staged = _table(_ITEM_COLUMNS, rows)
         self.con.register("staged_items", staged)
         try:
             new_ids = {
-                r[0] for r in self.con.execute(
+                r[0]
+                for r in self.con.execute(
                     "SELECT s.item_id FROM staged_items s ANTI JOIN items t USING (item_id)"
                 ).fetchall()
             }
@@ -324,7 +383,8 @@ class Warehouse:
         staged = _table(_ARTICLE_COLUMNS, ({k: getattr(a, k) for k, _ in _ARTICLE_COLUMNS} for a in articles))
         self.con.register("staged_articles", staged)
         try:
-            result = self.con.execute(f"""
+            result = self.con.execute(
+                f"""
                 MERGE INTO articles t
                 USING (SELECT *, ?::TIMESTAMPTZ AS first_loaded_at, ?::TIMESTAMPTZ AS updated_at,
                        1 AS version FROM staged_articles) s
@@ -338,7 +398,9 @@ class Warehouse:
                     updated_at = ?, version = t.version + 1
                 WHEN NOT MATCHED THEN INSERT BY NAME
                 RETURNING merge_action
-            """, [now, now, now]).fetchall()
+            """,
+                [now, now, now],
+            ).fetchall()
         finally:
             with contextlib.suppress(duckdb.Error):
                 self.con.unregister("staged_articles")
@@ -350,8 +412,20 @@ class Warehouse:
             items_new = sum(1 for i in p.items if i.item_id in new_ids)
             self.con.execute(
                 "INSERT INTO feed_polls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [p.poll_id, p.feed, p.url, p.started_at, p.duration_s, p.status, p.http_status, p.bytes,
-                 len(p.items), items_new, p.error, p.parse_warning],
+                [
+                    p.poll_id,
+                    p.feed,
+                    p.url,
+                    p.started_at,
+                    p.duration_s,
+                    p.status,
+                    p.http_status,
+                    p.bytes,
+                    len(p.items),
+                    items_new,
+                    p.error,
+                    p.parse_warning,
+                ],
             )
             failed = p.failed
             self.con.execute(
@@ -374,9 +448,24 @@ class Warehouse:
                                                 ELSE feeds.consecutive_failures + 1 END,
                     poll_interval_min = excluded.poll_interval_min, next_poll_at = excluded.next_poll_at
                 """,
-                [p.feed, p.url, p.feed_title, p.feed_format, p.etag, p.last_modified, p.body_hash, p.started_at,
-                 p.status, p.http_status, p.error, None if failed else p.started_at,
-                 p.started_at if items_new else None, 1 if failed else 0, p.poll_interval_min, p.next_poll_at],
+                [
+                    p.feed,
+                    p.url,
+                    p.feed_title,
+                    p.feed_format,
+                    p.etag,
+                    p.last_modified,
+                    p.body_hash,
+                    p.started_at,
+                    p.status,
+                    p.http_status,
+                    p.error,
+                    None if failed else p.started_at,
+                    p.started_at if items_new else None,
+                    1 if failed else 0,
+                    p.poll_interval_min,
+                    p.next_poll_at,
+                ],
             )
             stats.polls += 1
 

@@ -72,7 +72,7 @@ def _entry_language(entry: Mapping[str, Any], feed_language: str | None) -> str 
     return language_code(feed_language)
 
 
-def _entry_item(feed_name: str, entry: Mapping[str, Any], feed_language: str | None = None) -> FeedItem:
+def _entry_item(feed_name: str, entry: dict[str, Any], feed_language: str | None = None) -> FeedItem:
     link = _text(entry.get("link"))
     guid = _text(entry.get("id"))
     title = _text(entry.get("title"))
@@ -87,7 +87,12 @@ def _entry_item(feed_name: str, entry: Mapping[str, Any], feed_language: str | N
         canonical = None
     identity = guid or link or f"{title}|{published}"
     entry_hash = stable_id(
-        title or "", link or "", summary or "", content or "", str(dict.get(entry, "updated") or ""), length=32
+        title or "",
+        link or "",
+        summary or "",
+        content or "",
+        str(dict.get(entry, "updated") or ""),
+        length=32,
     )
     return FeedItem(
         item_id=stable_id(feed_name, identity),

@@ -29,6 +29,7 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "3 polled, 0 failed" in proc.stdout
     assert "13 seen, 13 new" in proc.stdout and "1 duplicate" in proc.stdout
     assert "12 loaded" in proc.stdout and "every item accounted for" in proc.stdout
+    assert "['aid', 'border', 'diplomacy']" in proc.stdout  # the seed story
     return home / "warehouse.duckdb"
 
 

@@ -1,4 +1,7 @@
-"""Command line: ``newsflow run|demo|sql|feeds|serve-sample|eval-topics`` (also ``python -m newsflow``)."""
+"""Command line: ``newsflow run|demo|sql|feeds|reclassify|eval-topics|serve-sample``.
+
+``python -m newsflow`` works the same.
+"""
 
 from __future__ import annotations
 
@@ -120,6 +123,23 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reclassify(args: argparse.Namespace) -> int:
+    from newsflow.pipeline import reclassify
+
+    summary = reclassify(args.warehouse or default_warehouse(), args.taxonomy)
+    print(
+        f"classifier {summary.classifier_version}: {summary.articles} articles, "
+        f"{summary.rows_written} topic rows written, {summary.rows_removed} rows of other versions removed"
+    )
+    return 0
+
+
+def cmd_eval_topics(args: argparse.Namespace) -> int:
+    from newsflow.topic_eval import run
+
+    return run(args)
+
+
 def cmd_serve_sample(args: argparse.Namespace) -> int:
     from newsflow.sample_server import StaticSite
 
@@ -161,6 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     _warehouse_arg(p)
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.set_defaults(func=cmd_feeds)
+
+    p = sub.add_parser("reclassify", help="re-score stored articles with the current taxonomy (no refetch)")
+    _warehouse_arg(p)
+    p.add_argument("--taxonomy", type=Path, default=None, help="taxonomy YAML (default: the packaged one)")
+    p.set_defaults(func=cmd_reclassify)
+
+    from newsflow.topic_eval import build_parser as eval_parser
+
+    p = sub.add_parser(
+        "eval-topics",
+        parents=[eval_parser()],
+        add_help=False,
+        help="score the classifier on a labelled JSONL file",
+    )
+    p.set_defaults(func=cmd_eval_topics)
 
     p = sub.add_parser("serve-sample", help="serve the bundled sample site on loopback until Ctrl-C")
     p.add_argument("--port", type=int, default=8765)

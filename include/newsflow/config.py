@@ -101,6 +101,7 @@ class FeedsFile(_Strict):
 
     feeds: tuple[FeedConfig, ...] = Field(min_length=1)
     allow_hosts: tuple[str, ...] = ()
+    taxonomy: Path | None = None  # topic taxonomy YAML, relative to the feeds file; None: packaged default
     settings: Settings
 
     @model_validator(mode="after")
@@ -162,6 +163,8 @@ def load_feeds_file(path: str | Path | None = None) -> FeedsFile:
     if not isinstance(user_settings, dict):
         raise ConfigError(f"{p}: invalid configuration\n  settings: must be a mapping")
     merged = {**raw, "settings": {**default_settings_dict(), **user_settings}}
+    if isinstance(raw.get("taxonomy"), str):
+        merged["taxonomy"] = (p.parent / raw["taxonomy"]).resolve()
     unknown = sorted(set(user_settings) - set(Settings.model_fields))
     if unknown:
         raise ConfigError(

@@ -111,9 +111,22 @@ class ItemOutcome:
     attempts: int = 1
 
 
+@dataclass(frozen=True)
+class TopicRow:
+    """One article's score for one topic under one classifier version (a row of ``article_topics``)."""
+
+    article_id: str
+    topic: str
+    classifier_version: str
+    score: float
+    assigned: bool
+    evidence: dict[str, Any]
+
+
 @dataclass
 class Batch:
     """Everything one cycle loads in one transaction."""
 
     polls: list[PollResult] = field(default_factory=list)
     outcomes: list[ItemOutcome] = field(default_factory=list)
+    topics: list[TopicRow] = field(default_factory=list)

@@ -22,6 +22,7 @@ from newsflow.models import Batch, FeedState, PollResult
 from newsflow.netguard import NetGuard
 from newsflow.rawstore import RawStore
 from newsflow.schedule import is_due
+from newsflow.topics import classify_articles, classify_texts, make_classifier
 from newsflow.warehouse import LoadStats, Warehouse
 
 LOGGER = logging.getLogger(__name__)
@@ -110,7 +111,10 @@ def run_cycle(
         polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
         plan = wh.plan(polls, config.settings.max_item_attempts)
         outcomes = fetch_articles(plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts)
-        stats = wh.load_batch(Batch(polls=polls, outcomes=plan.duplicates + outcomes), now=now)
+        topics = classify_articles(
+            (o.article for o in outcomes if o.article is not None), make_classifier(config.taxonomy)
+        )
+        stats = wh.load_batch(Batch(polls=polls, outcomes=plan.duplicates + outcomes, topics=topics), now=now)
     summary.raw_pruned = raw.prune(config.settings.raw_html_retention_days, now=now)
     summary.feeds_polled = len(polls)
     summary.feeds_failed = sum(1 for p in polls if p.failed)
@@ -123,4 +127,31 @@ def run_cycle(
     summary.failures += [
         (o.item.link or o.item.item_id, o.reason or "") for o in outcomes if o.status == "failed"
     ]
+    return summary
+
+
+@dataclass
+class ReclassifySummary:
+    classifier_version: str
+    articles: int = 0
+    rows_written: int = 0
+    rows_removed: int = 0
+
+
+def reclassify(
+    warehouse_path: Path, taxonomy: str | Path | None = None, batch_size: int = 5000
+) -> ReclassifySummary:
+    """Re-score every stored article with the current taxonomy, replacing other versions' rows.
+
+    No refetch; idempotent (a second run with the same taxonomy writes nothing); each batch commits on its
+    own, so an interrupted run resumes by running again.
+    """
+    classifier = make_classifier(taxonomy)
+    summary = ReclassifySummary(classifier.version)
+    with Warehouse(warehouse_path) as wh:
+        for rows in wh.articles_for_classification(batch_size):
+            stats = wh.store_topics(classify_texts(rows, classifier))
+            summary.articles += len(rows)
+            summary.rows_written += stats.topic_rows_written
+            summary.rows_removed += stats.topic_rows_removed
     return summary

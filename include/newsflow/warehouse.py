@@ -7,10 +7,11 @@ changes nothing, a corrected article updates its row (``version`` + 1), a failed
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -20,7 +21,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from newsflow.models import Batch, FeedItem, FeedState, ItemOutcome, PollResult
+from newsflow.models import Batch, FeedItem, FeedState, ItemOutcome, PollResult, TopicRow
 
 LOGGER = logging.getLogger(__name__)
 _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -75,6 +76,8 @@ class LoadStats:
     items_updated: int = 0
     articles_inserted: int = 0
     articles_updated: int = 0
+    topic_rows_written: int = 0
+    topic_rows_removed: int = 0
     loaded: int = 0
     duplicate: int = 0
     failed: int = 0
@@ -118,6 +121,15 @@ _ITEM_COLUMNS = [
     ("attempts", pa.int32()),
     ("retryable", pa.bool_()),
     ("status_at", TS),
+]
+_TOPIC_COLUMNS = [
+    ("article_id", pa.string()),
+    ("topic", pa.string()),
+    ("classifier_version", pa.string()),
+    ("score", pa.float64()),
+    ("assigned", pa.bool_()),
+    ("evidence", pa.string()),
+    ("classified_at", TS),
 ]
 _CHANGED_ARTICLE = " OR ".join(
     f"t.{c} IS DISTINCT FROM s.{c}"
@@ -266,6 +278,8 @@ class Warehouse:
             outcomes = self._resolve_duplicates(batch.outcomes, stats)
             new_ids = self._upsert_items(outcomes, polls, now, stats)
             self._upsert_articles([o for o in outcomes if o.status == "loaded"], now, stats)
+            loaded = {o.article_id for o in outcomes if o.status == "loaded"}
+            self._write_topics([t for t in batch.topics if t.article_id in loaded], now, stats)
             self._record_polls(polls, new_ids, stats)
             self.con.execute("COMMIT")
         except Exception:
@@ -406,6 +420,76 @@ class Warehouse:
                 self.con.unregister("staged_articles")
         stats.articles_inserted += sum(1 for r in result if r[0] == "INSERT")
         stats.articles_updated += sum(1 for r in result if r[0] == "UPDATE")
+
+    def store_topics(self, rows: Sequence[TopicRow], now: datetime | None = None) -> LoadStats:
+        """Write topic rows in their own transaction (re-classification); idempotent."""
+        stats = LoadStats()
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self._write_topics(rows, now or datetime.now(UTC), stats)
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return stats
+
+    def _write_topics(self, rows: Sequence[TopicRow], now: datetime, stats: LoadStats) -> None:
+        """Upsert rows; drop other classifier versions' rows of the same articles (one version each)."""
+        if not rows:
+            return
+        unique = {(r.article_id, r.topic, r.classifier_version): r for r in reversed(rows)}  # first wins
+        rows = list(unique.values())
+        staged = _table(
+            _TOPIC_COLUMNS,
+            (
+                {
+                    **{k: getattr(r, k) for k, _ in _TOPIC_COLUMNS[:5]},
+                    "evidence": json.dumps(r.evidence, sort_keys=True, ensure_ascii=False),
+                    "classified_at": now,
+                }
+                for r in rows
+            ),
+        )
+        self.con.register("staged_topics", staged)
+        try:
+            removed = self.con.execute(
+                "DELETE FROM article_topics t USING (SELECT DISTINCT article_id, classifier_version "
+                "FROM staged_topics) s WHERE t.article_id = s.article_id "
+                "AND t.classifier_version <> s.classifier_version RETURNING 1"
+            ).fetchall()
+            result = self.con.execute("""
+                MERGE INTO article_topics t
+                USING (SELECT * REPLACE (evidence::JSON AS evidence) FROM staged_topics) s
+                ON t.article_id = s.article_id AND t.topic = s.topic
+                    AND t.classifier_version = s.classifier_version
+                WHEN MATCHED AND (t.score IS DISTINCT FROM s.score OR t.assigned IS DISTINCT FROM s.assigned
+                                  OR t.evidence::VARCHAR IS DISTINCT FROM s.evidence::VARCHAR)
+                THEN UPDATE SET score = s.score, assigned = s.assigned, evidence = s.evidence,
+                                classified_at = s.classified_at
+                WHEN NOT MATCHED THEN INSERT BY NAME
+                RETURNING merge_action
+            """).fetchall()
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister("staged_topics")
+        stats.topic_rows_removed += len(removed)
+        stats.topic_rows_written += len(result)
+
+    def articles_for_classification(
+        self, batch_size: int = 5000
+    ) -> Iterator[list[tuple[str, str | None, str]]]:
+        """(article_id, title, body) of every article in id order, one batch at a time (keyset paging)."""
+        last = ""
+        while True:
+            rows = self.con.execute(
+                "SELECT article_id, title, body FROM articles "
+                "WHERE article_id > ? ORDER BY article_id LIMIT ?",
+                [last, batch_size],
+            ).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
 
     def _record_polls(self, polls: Sequence[PollResult], new_ids: set[str], stats: LoadStats) -> None:
         for p in polls:

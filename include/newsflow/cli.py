@@ -14,7 +14,10 @@ import time
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from newsflow.warehouse import Warehouse
 
 from newsflow.config import DEFAULT_FEEDS_FILE, ConfigError, default_warehouse, load_feeds_file
 
@@ -51,6 +54,16 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str =
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
+def _reader_args(p: argparse.ArgumentParser) -> None:
+    _warehouse_arg(p)
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="read the warehouse file itself (waits while a load holds it) instead of its published snapshot",
+    )
+
+
 def _warehouse_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--warehouse",
@@ -58,6 +71,17 @@ def _warehouse_arg(p: argparse.ArgumentParser) -> None:
         default=None,
         help="DuckDB file (default: $NEWSFLOW_HOME/warehouse.duckdb, or data/warehouse.duckdb)",
     )
+
+
+def _reader(args: argparse.Namespace) -> Warehouse:
+    """The published snapshot (never waits for a load), or with --live the warehouse file itself."""
+    from newsflow.warehouse import WarehouseError, open_for_reading
+
+    path = args.warehouse or default_warehouse()
+    wh = open_for_reading(path, live=args.live)
+    if wh is None:
+        raise WarehouseError(f"{path}: no warehouse yet (run `newsflow run` first)")
+    return wh
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -106,18 +130,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from newsflow.warehouse import Warehouse
-
-    with Warehouse(args.warehouse or default_warehouse(), read_only=True) as wh:
+    with _reader(args) as wh:
         cols, rows = wh.query(args.query)
     print_rows(cols, rows, args.format)
     return 0
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
-    from newsflow.warehouse import Warehouse
-
-    with Warehouse(args.warehouse or default_warehouse(), read_only=True) as wh:
+    with _reader(args) as wh:
         cols, rows = wh.query(FEED_HEALTH_SQL)
     print_rows(cols, rows, args.format)
     return 0
@@ -172,14 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sql", help="read-only ad-hoc SQL against the warehouse")
-    _warehouse_arg(p)
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _reader_args(p)
     p.add_argument("query")
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("feeds", help="feed health: last status, last success, failures, next poll")
-    _warehouse_arg(p)
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    _reader_args(p)
     p.set_defaults(func=cmd_feeds)
 
     p = sub.add_parser("reclassify", help="re-score stored articles with the current taxonomy (no refetch)")

@@ -176,6 +176,12 @@ def load_feeds_file(path: str | Path | None = None) -> FeedsFile:
         raise ConfigError(_format_errors(p, exc)) from exc
 
 
+def feeds_file_from_env() -> Path:
+    """The feeds file the DAGs use: ``$NEWSFLOW_FEEDS`` or the packaged embedded default."""
+    env = os.environ.get("NEWSFLOW_FEEDS")
+    return Path(env) if env else DEFAULT_FEEDS_FILE
+
+
 def data_home() -> Path:
     """The data directory: ``$NEWSFLOW_HOME`` or ``data/`` in the project."""
     env = os.environ.get("NEWSFLOW_HOME")

@@ -151,11 +151,12 @@ def poll_feed(
     *,
     max_items: int | None = None,
     now: datetime | None = None,
+    poll_id: str | None = None,
 ) -> PollResult:
     """Poll one feed: conditional GET, skip unchanged bodies, parse, and plan the next poll."""
     started = now or datetime.now(UTC)
     t0 = time.monotonic()
-    poll_id = uuid.uuid4().hex
+    poll_id = poll_id or uuid.uuid4().hex
     headers = {"Accept": FEED_ACCEPT}
     if state.etag:
         headers["If-None-Match"] = state.etag

@@ -115,6 +115,7 @@ def run_cycle(
             (o.article for o in outcomes if o.article is not None), make_classifier(config.taxonomy)
         )
         stats = wh.load_batch(Batch(polls=polls, outcomes=plan.duplicates + outcomes, topics=topics), now=now)
+        wh.publish()
     summary.raw_pruned = raw.prune(config.settings.raw_html_retention_days, now=now)
     summary.feeds_polled = len(polls)
     summary.feeds_failed = sum(1 for p in polls if p.failed)
@@ -154,4 +155,5 @@ def reclassify(
             summary.articles += len(rows)
             summary.rows_written += stats.topic_rows_written
             summary.rows_removed += stats.topic_rows_removed
+        wh.publish()
     return summary

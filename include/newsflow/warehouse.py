@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
+import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +33,19 @@ TS = pa.timestamp("us", tz="UTC")
 
 class WarehouseError(RuntimeError):
     """The warehouse is missing, locked for too long or inconsistent."""
+
+
+def snapshot_path(warehouse: Path) -> Path:
+    """Where the read-only snapshot of ``warehouse`` is published (beside it)."""
+    return warehouse.with_name(f"{warehouse.stem}.published{warehouse.suffix}")
+
+
+def open_for_reading(warehouse: Path, *, live: bool = False) -> Warehouse | None:
+    """A read-only view: the published snapshot (``live``: the file itself); None if neither exists."""
+    for candidate in [warehouse] if live else [snapshot_path(warehouse), warehouse]:
+        if candidate.exists():
+            return Warehouse(candidate, read_only=True)
+    return None
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -552,6 +567,24 @@ class Warehouse:
                 ],
             )
             stats.polls += 1
+
+    # -- the published snapshot -------------------------------------------------------------------------
+    def publish(self) -> Path:
+        """Checkpoint, then atomically replace the read-only snapshot that readers open.
+
+        Readers (analysts, the ingest DAG's planning) open the snapshot, never this file, so they neither
+        block a load nor wait for one; a reader that has the old snapshot open keeps reading it unchanged.
+        """
+        if self.read_only:
+            raise WarehouseError("cannot publish from a read-only connection")
+        self.con.execute("CHECKPOINT")
+        target = snapshot_path(self.path)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        shutil.copyfile(self.path, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+        return target
 
     # -- analyst helpers ---------------------------------------------------------------------------------
     def ledger_violations(self) -> list[tuple[Any, ...]]:

@@ -1,0 +1,240 @@
+"""The pipeline's stages as file-to-file steps, for orchestrators that run each in its own process.
+
+Airflow's DAGs call these (one function per task); they pass only small values (paths, counts, names).
+Network stages never open the warehouse; planning reads the published snapshot; only :func:`curate`
+writes, in one transaction per staged ingest run.
+
+Layout of a run's staging folder ``<home>/staging/<run>/``::
+
+    polls/<feed>.parquet       one PollResult per feed (with its items)
+    fetch/batch-0000.parquet   FeedItems to fetch, in batches
+    outcomes/duplicates.parquet, outcomes/batch-0000.parquet   ItemOutcomes (with articles)
+    manifest.json              written last: the run is complete and ready to load
+    loaded.json                written by curate after the load committed
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import shutil
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from newsflow.articles import fetch_articles
+from newsflow.config import FeedsFile
+from newsflow.feeds import poll_feed
+from newsflow.models import Batch, FeedItem, FeedState, ItemOutcome, PollResult, TopicRow
+from newsflow.pipeline import make_fetcher, select_due
+from newsflow.rawstore import RawStore
+from newsflow.staging import from_record, read_records, to_record, write_records
+from newsflow.topics import classify_articles, make_classifier
+from newsflow.warehouse import Plan, Warehouse, open_for_reading
+
+LOGGER = logging.getLogger(__name__)
+_SAFE_RE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def run_dir(home: Path, run_id: str) -> Path:
+    """The staging folder of one ingest run (run ids become safe folder names)."""
+    safe = _SAFE_RE.sub("_", run_id).strip("._")[:120] or "run"
+    return home / "staging" / safe
+
+
+def deterministic_poll_id(run_id: str, feed: str) -> str:
+    """Re-running a poll task in the same run gives the same poll id, so the load counts it once."""
+    return hashlib.sha256(f"{run_id}\x1f{feed}".encode()).hexdigest()[:32]
+
+
+# -- ingest ---------------------------------------------------------------------------------------------
+
+
+def plan_polls(
+    config: FeedsFile,
+    warehouse: Path,
+    *,
+    feed_names: list[str] | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The feeds due now, each with its stored state (small dicts, fit for XCom)."""
+    now = now or datetime.now(UTC)
+    wh = open_for_reading(warehouse)
+    states: dict[str, FeedState] = {}
+    if wh is not None:
+        with wh:
+            states = wh.feed_states()
+    feeds = config.selected(feed_names)
+    due = select_due(feeds, states, now, force=force or bool(feed_names))
+    return [{"feed": f.name, "state": to_record(states.get(f.name, FeedState(f.name)))} for f in due]
+
+
+def poll_stage(
+    config: FeedsFile, spec: dict[str, Any], *, run_id: str, home: Path, max_items: int | None = None
+) -> dict[str, Any]:
+    """Poll one feed and stage the result; returns counts and the staged path."""
+    feed = next(f for f in config.feeds if f.name == spec["feed"])
+    state = from_record(FeedState, spec["state"])
+    with make_fetcher(config) as fetcher:
+        result = poll_feed(
+            feed,
+            state,
+            fetcher,
+            config.settings,
+            max_items=max_items,
+            poll_id=deterministic_poll_id(run_id, feed.name),
+        )
+    path = write_records(run_dir(home, run_id) / "polls" / f"{feed.name}.parquet", PollResult, [result])
+    return {
+        "feed": feed.name,
+        "status": result.status,
+        "items": len(result.items),
+        "error": result.error,
+        "path": str(path),
+    }
+
+
+def plan_stage(
+    config: FeedsFile, *, run_id: str, home: Path, warehouse: Path, batch_size: int = 25
+) -> list[str]:
+    """Decide what to fetch (against the published snapshot) and stage it in batches; returns batch paths."""
+    folder = run_dir(home, run_id)
+    polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
+    wh = open_for_reading(warehouse)
+    if wh is None:
+        plan = Plan(to_fetch=[i for p in polls for i in p.items])
+    else:
+        with wh:
+            plan = wh.plan(polls, config.settings.max_item_attempts)
+    write_records(folder / "outcomes" / "duplicates.parquet", ItemOutcome, plan.duplicates)
+    (folder / "fetch").mkdir(parents=True, exist_ok=True)
+    (folder / "fetch" / "attempts.json").write_text(json.dumps(plan.attempts))
+    paths = []
+    for n, start in enumerate(range(0, len(plan.to_fetch), batch_size)):
+        chunk = plan.to_fetch[start : start + batch_size]
+        paths.append(str(write_records(folder / "fetch" / f"batch-{n:04d}.parquet", FeedItem, chunk)))
+    return paths
+
+
+def fetch_stage(config: FeedsFile, batch_path: str, *, home: Path) -> dict[str, Any]:
+    """Fetch and extract one staged batch; stage the outcomes beside the run's other outputs."""
+    batch = Path(batch_path)
+    items = read_records(batch, FeedItem)
+    attempts = json.loads((batch.parent / "attempts.json").read_text())
+    with make_fetcher(config) as fetcher:
+        outcomes = fetch_articles(items, fetcher, config.settings, RawStore(home), attempts=attempts)
+    out = batch.parent.parent / "outcomes" / batch.name
+    write_records(out, ItemOutcome, outcomes)
+    return {
+        "path": str(out),
+        "loaded": sum(o.status == "loaded" for o in outcomes),
+        "failed": sum(o.status == "failed" for o in outcomes),
+    }
+
+
+def finish_ingest(*, run_id: str, home: Path) -> dict[str, Any]:
+    """Write the run's manifest (the run is now complete and loadable); returns its counts."""
+    folder = run_dir(home, run_id)
+    polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
+    outcome_files = sorted((folder / "outcomes").glob("*.parquet"))
+    outcomes = [o for f in outcome_files for o in read_records(f, ItemOutcome)]
+    manifest = {
+        "run_id": run_id,
+        "staged_at": datetime.now(UTC).isoformat(),
+        "folder": str(folder),
+        "feeds_polled": len(polls),
+        "feeds_failed": sum(p.failed for p in polls),
+        "items_seen": sum(len(p.items) for p in polls),
+        "articles_staged": sum(o.status == "loaded" for o in outcomes),
+        "duplicates": sum(o.status == "duplicate" for o in outcomes),
+        "failed": sum(o.status == "failed" for o in outcomes),
+    }
+    tmp = folder / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=1))
+    tmp.replace(folder / "manifest.json")
+    return manifest
+
+
+# -- curate: the one writer ----------------------------------------------------------------------------
+
+
+def pending_runs(home: Path) -> list[Path]:
+    """Staged runs that are complete (manifest written) and not yet loaded, oldest first."""
+    root = home / "staging"
+    if not root.is_dir():
+        return []
+    runs = [d for d in root.iterdir() if (d / "manifest.json").exists() and not (d / "loaded.json").exists()]
+    return sorted(runs, key=lambda d: json.loads((d / "manifest.json").read_text())["staged_at"])
+
+
+def read_run(folder: Path) -> Batch:
+    """The staged run as one batch (with its topic rows once classified)."""
+    polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
+    outcomes = [
+        o for f in sorted((folder / "outcomes").glob("*.parquet")) for o in read_records(f, ItemOutcome)
+    ]
+    topics_file = folder / "topics.parquet"
+    topics = read_records(topics_file, TopicRow) if topics_file.exists() else []
+    return Batch(polls=polls, outcomes=outcomes, topics=topics)
+
+
+def classify_pending(config: FeedsFile, *, home: Path) -> dict[str, Any]:
+    """Score the staged articles of every pending run against the taxonomy (no database)."""
+    classifier = make_classifier(config.taxonomy)
+    runs = pending_runs(home)
+    articles = 0
+    for folder in runs:
+        outcomes = [
+            o for f in sorted((folder / "outcomes").glob("*.parquet")) for o in read_records(f, ItemOutcome)
+        ]
+        staged = [o.article for o in outcomes if o.article is not None]
+        write_records(folder / "topics.parquet", TopicRow, classify_articles(staged, classifier))
+        articles += len(staged)
+    return {"runs": len(runs), "articles": articles, "classifier_version": classifier.version}
+
+
+def load_pending(*, home: Path, warehouse: Path) -> dict[str, Any]:
+    """Load every pending staged run, one transaction each, then publish the snapshot. The one writer."""
+    runs = pending_runs(home)
+    totals: dict[str, Any] = {
+        "runs": 0,
+        "articles_inserted": 0,
+        "articles_updated": 0,
+        "items_new": 0,
+        "duplicate": 0,
+        "failed": 0,
+    }
+    if not runs:
+        return totals
+    with Warehouse(warehouse) as wh:
+        for folder in runs:
+            stats = wh.load_batch(read_run(folder))
+            marker = {"loaded_at": datetime.now(UTC).isoformat(), **asdict(stats)}
+            (folder / "loaded.json").write_text(json.dumps(marker))
+            totals["runs"] += 1
+            for key in ("articles_inserted", "articles_updated", "items_new", "duplicate", "failed"):
+                totals[key] += getattr(stats, key)
+        wh.publish()
+    return totals
+
+
+# -- maintenance -----------------------------------------------------------------------------------------
+
+
+def prune_staging(home: Path, retention_days: float, now: datetime | None = None) -> int:
+    """Delete loaded staging runs older than the retention; never a run that is not loaded yet."""
+    root = home / "staging"
+    if not root.is_dir():
+        return 0
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=retention_days)
+    removed = 0
+    for folder in root.iterdir():
+        marker = folder / "loaded.json"
+        if marker.exists() and datetime.fromisoformat(json.loads(marker.read_text())["loaded_at"]) < cutoff:
+            shutil.rmtree(folder)
+            removed += 1
+    return removed

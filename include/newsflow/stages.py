@@ -21,7 +21,7 @@ import logging
 import re
 import shutil
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -183,23 +183,23 @@ def read_run(folder: Path) -> Batch:
 
 
 def classify_pending(config: FeedsFile, *, home: Path) -> dict[str, Any]:
-    """Score the staged articles of every pending run against the taxonomy (no database)."""
+    """Score the staged articles of every pending run against the taxonomy (no database).
+
+    Returns the runs it classified: the load takes exactly those, so a run staged in between waits for the
+    next curate run instead of loading unclassified.
+    """
     classifier = make_classifier(config.taxonomy)
     runs = pending_runs(home)
     articles = 0
     for folder in runs:
-        outcomes = [
-            o for f in sorted((folder / "outcomes").glob("*.parquet")) for o in read_records(f, ItemOutcome)
-        ]
-        staged = [o.article for o in outcomes if o.article is not None]
+        staged = [o.article for o in read_run(folder).outcomes if o.article is not None]
         write_records(folder / "topics.parquet", TopicRow, classify_articles(staged, classifier))
         articles += len(staged)
-    return {"runs": len(runs), "articles": articles, "classifier_version": classifier.version}
+    return {"runs": [str(r) for r in runs], "articles": articles, "classifier_version": classifier.version}
 
 
-def load_pending(*, home: Path, warehouse: Path) -> dict[str, Any]:
-    """Load every pending staged run, one transaction each, then publish the snapshot. The one writer."""
-    runs = pending_runs(home)
+def load_runs(runs: list[str], *, warehouse: Path) -> dict[str, Any]:
+    """Load staged runs, one transaction each (skipping any already loaded), then publish. The one writer."""
     totals: dict[str, Any] = {
         "runs": 0,
         "articles_inserted": 0,
@@ -208,10 +208,11 @@ def load_pending(*, home: Path, warehouse: Path) -> dict[str, Any]:
         "duplicate": 0,
         "failed": 0,
     }
-    if not runs:
+    todo = [Path(r) for r in runs if not (Path(r) / "loaded.json").exists()]
+    if not todo:
         return totals
     with Warehouse(warehouse) as wh:
-        for folder in runs:
+        for folder in todo:
             stats = wh.load_batch(read_run(folder))
             marker = {"loaded_at": datetime.now(UTC).isoformat(), **asdict(stats)}
             (folder / "loaded.json").write_text(json.dumps(marker))
@@ -238,3 +239,15 @@ def prune_staging(home: Path, retention_days: float, now: datetime | None = None
             shutil.rmtree(folder)
             removed += 1
     return removed
+
+
+def record_feed_health(warehouse: Path, day: date) -> int:
+    """Summarise each feed's polls of ``day`` into ``feed_health`` (idempotent per day and feed)."""
+    with Warehouse(warehouse) as wh:
+        return wh.record_feed_health(day)
+
+
+def checkpoint(warehouse: Path) -> str:
+    """Fold the write-ahead log into the file and republish the snapshot."""
+    with Warehouse(warehouse) as wh:
+        return str(wh.publish())

@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -585,6 +585,40 @@ class Warehouse:
             os.fsync(fh.fileno())
         tmp.replace(target)
         return target
+
+    def record_feed_health(self, day: date) -> int:
+        """One ``feed_health`` row per configured feed for ``day`` (UTC): polls, failures, new items."""
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            rows = self.con.execute(
+                """
+                MERGE INTO feed_health t
+                USING (
+                    SELECT ?::DATE AS day, f.name AS feed,
+                           count(p.poll_id) AS polls,
+                           count(p.poll_id) FILTER (WHERE p.status IN ('error', 'deferred')) AS failures,
+                           COALESCE(sum(p.items_new), 0) AS items_new,
+                           COALESCE(sum(p.bytes), 0) AS bytes,
+                           f.last_status, f.consecutive_failures, f.last_success_at, f.last_error
+                    FROM feeds f
+                    LEFT JOIN feed_polls p ON p.feed = f.name AND p.started_at >= ? AND p.started_at < ?
+                    GROUP BY ALL
+                ) s ON t.day = s.day AND t.feed = s.feed
+                WHEN MATCHED THEN UPDATE SET polls = s.polls, failures = s.failures, items_new = s.items_new,
+                    bytes = s.bytes, last_status = s.last_status,
+                    consecutive_failures = s.consecutive_failures,
+                    last_success_at = s.last_success_at, last_error = s.last_error
+                WHEN NOT MATCHED THEN INSERT BY NAME
+                RETURNING 1
+                """,
+                [day, start, start + timedelta(days=1)],
+            ).fetchall()
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return len(rows)
 
     # -- analyst helpers ---------------------------------------------------------------------------------
     def ledger_violations(self) -> list[tuple[Any, ...]]:

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pip prints one warning per package for this machine's extra local indexes; keep the output readable.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: run test lint typecheck clean venv
+.PHONY: run demo airflow test lint typecheck clean venv
 
 venv: $(STAMP)
 
@@ -21,7 +21,13 @@ $(STAMP): requirements.txt constraints.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	bash scripts/airflow-run.sh
+
+demo: $(STAMP)
 	$(BIN)/newsflow demo
+
+airflow: $(STAMP)
+	bash scripts/airflow-standalone.sh
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,4 +43,4 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data .airflow .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Command line: ``newsflow run|demo|sql|feeds|reclassify|eval-topics|serve-sample``.
+"""Command line: ``newsflow run|demo|sql|feeds|status|reclassify|eval-topics|serve-sample``.
 
 ``python -m newsflow`` works the same.
 """
@@ -143,6 +143,55 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return 0
 
 
+STATUS_SQL = {
+    "feeds": "SELECT count(*), count(*) FILTER (WHERE consecutive_failures > 0), max(last_polled_at) "
+    "FROM feeds",
+    "items": "SELECT status, count(*) FROM items GROUP BY 1 ORDER BY 1",
+    "articles": "SELECT count(*), count(*) FILTER (WHERE body_source <> 'extracted'), max(updated_at) "
+    "FROM articles",
+    "topics": "SELECT t, count(*) FROM (SELECT unnest(topics) AS t FROM v_articles) GROUP BY 1 ORDER BY 1",
+}
+
+
+def last_loaded_run(home: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(manifest, load counts) of the most recently loaded staging run, if any."""
+    markers = sorted((home / "staging").glob("*/loaded.json"), key=lambda p: p.stat().st_mtime)
+    if not markers:
+        return None
+    folder = markers[-1].parent
+    return json.loads((folder / "manifest.json").read_text()), json.loads(markers[-1].read_text())
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """What the warehouse holds, whether the ledger is sound, and where things are."""
+    from newsflow.warehouse import snapshot_path
+
+    path = args.warehouse or default_warehouse()
+    with _reader(args) as wh:
+        q = {k: wh.query(v)[1] for k, v in STATUS_SQL.items()}
+        version = wh.schema_version()
+        violations = wh.ledger_violations()
+    feeds_total, failing, last_poll = q["feeds"][0]
+    articles, fallback, last_change = q["articles"][0]
+    print(f"warehouse: {path} (schema v{version}); analysts' snapshot: {snapshot_path(path)}")
+    print(f"feeds:     {feeds_total} known, {failing} failing, last poll {last_poll}")
+    print("items:     " + (", ".join(f"{n} {status}" for status, n in q["items"]) or "none yet"))
+    print(f"articles:  {articles} ({fallback} from feed text), last change {last_change}")
+    print("topics:    " + (", ".join(f"{n} {t}" for t, n in q["topics"]) or "none assigned"))
+    print(f"ledger:    {'every item accounted for' if not violations else f'{len(violations)} VIOLATIONS'}")
+    last = last_loaded_run(path.parent)
+    if last is not None:
+        m, done = last
+        print(
+            f"last run:  {m['run_id']}: feeds {m['feeds_polled']} polled, {m['feeds_failed']} failed; "
+            f"items {m['items_seen']} seen, {done['items_new']} new, {done['duplicate']} duplicate, "
+            f"{done['failed']} failed; "
+            f"articles {done['articles_inserted']} loaded, {done['articles_updated']} updated"
+        )
+    print(f"data:      raw HTML in {path.parent / 'raw'}, staging in {path.parent / 'staging'}")
+    return 1 if violations else 0
+
+
 def cmd_reclassify(args: argparse.Namespace) -> int:
     from newsflow.pipeline import reclassify
 
@@ -199,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("feeds", help="feed health: last status, last success, failures, next poll")
     _reader_args(p)
     p.set_defaults(func=cmd_feeds)
+
+    p = sub.add_parser("status", help="what the warehouse holds, and whether every item is accounted for")
+    _reader_args(p)
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("reclassify", help="re-score stored articles with the current taxonomy (no refetch)")
     _warehouse_arg(p)

@@ -34,13 +34,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 from urllib.parse import unquote, urlsplit
 
-from newsflow.models import Article
+from newsflow.models import Article, TopicRow
 from newsflow.urls import stable_id
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from newsflow.classify import TopicScore
 
 LOGGER = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -109,11 +107,11 @@ class QualityGateError(RuntimeError):
         self.report = report
         self.max_failed_share = max_failed_share
         worst = sorted(report.per_expectation.items(), key=lambda kv: -kv[1])[:3]
+        top = ", ".join(f"{name} ({n})" for name, n in worst if n)
         super().__init__(
             f"quality gate: {report.rows_failed} of {report.rows_evaluated} rows failed suite "
             f"{report.suite!r} in run {report.run_id!r} ({report.failed_share:.0%} > "
-            f"{max_failed_share:.0%}); top failures: "
-            + ", ".join(f"{name} ({n})" for name, n in worst if n)
+            f"{max_failed_share:.0%}); top failures: {top}"
         )
 
 
@@ -201,27 +199,21 @@ def articles_frame(
     return pd.DataFrame(data)
 
 
-def topics_frame(
-    scores: Mapping[str, Sequence[TopicScore]], classifier_version: str, classified_at: datetime
-) -> pd.DataFrame:
-    """The batch frame of ``article_topics`` rows: one row per (article id, scored topic)."""
+def topics_frame(rows: Sequence[TopicRow], classified_at: datetime) -> pd.DataFrame:
+    """The batch frame of ``article_topics`` rows (``_row`` = position; evidence as JSON text)."""
     import pandas as pd
 
-    rows = [
-        (aid, s.topic, s.score, s.assigned, json.dumps(s.evidence, sort_keys=True, ensure_ascii=False))
-        for aid, per_article in scores.items()
-        for s in per_article
-    ]
     n = len(rows)
+    evidence = [json.dumps(r.evidence, sort_keys=True, ensure_ascii=False) for r in rows]
     return pd.DataFrame(
         {
             ROW: pd.array(range(n), dtype="int64"),
-            "article_id": _column([r[0] for r in rows], "str", False),
-            "topic": _column([r[1] for r in rows], "str", False),
-            "classifier_version": _column([classifier_version] * n, "str", False),
-            "score": _column([r[2] for r in rows], "float64", False),
-            "assigned": _column([r[3] for r in rows], "bool", False),
-            "evidence": _column([r[4] for r in rows], "str", True),
+            "article_id": _column([r.article_id for r in rows], "str", False),
+            "topic": _column([r.topic for r in rows], "str", False),
+            "classifier_version": _column([r.classifier_version for r in rows], "str", False),
+            "score": _column([r.score for r in rows], "float64", False),
+            "assigned": _column([r.assigned for r in rows], "bool", False),
+            "evidence": _column(evidence, "str", True),
             "classified_at": _column([classified_at] * n, "Timestamp", False),
         }
     )
@@ -319,14 +311,14 @@ def _schema_specs(suite: str, columns: Mapping[str, str]) -> list[ExpectationSpe
         )
     ]
     for column, type_name in columns.items():
+        per_value = " (checked per value: an object column)" if type_name == "list" else ""
         specs.append(
             ExpectationSpec(
                 f"{column}_type",
                 "ExpectColumnValuesToBeOfType",
                 {"column": column, "type_": type_name},
                 f"{column} holds {type_name} values: another type is schema drift and breaks the typed "
-                f"{suite} load"
-                + (" (checked per value: an object column)" if type_name == "list" else ""),
+                f"{suite} load{per_value}",
                 "row" if type_name == "list" else "schema",
             )
         )
@@ -381,7 +373,7 @@ def _article_specs() -> list[ExpectationSpec]:
         S(
             "url_format",
             "ExpectColumnValuesToMatchRegex",
-            {"column": "url", "regex": r"^(?i:https?)://[^\s/?#]+([/?#]\S*)?$"},
+            {"column": "url", "regex": r"^(?i:https?)://[^\s/?#]+(?:[/?#]\S*)?$"},
             "only absolute http(s) URLs are fetched (urls.is_http_url): another scheme, no host or "
             "whitespace means a broken URL",
         ),
@@ -493,7 +485,11 @@ def _article_specs() -> list[ExpectationSpec]:
         S(
             "topics_in_taxonomy",
             "ExpectColumnListValuesToBeSubsetOfSet",
-            {"column": "topics", "value_set": TOPIC_NAMES},
+            {
+                "column": "topics",
+                "value_set": TOPIC_NAMES,
+                "description": "every topic in the list must be a topic name of the taxonomy",
+            },
             "topics are names of the taxonomy (classify.load_taxonomy().names): an unknown one is a stale "
             "classifier or a typo and would create an orphan category",
         ),
@@ -720,9 +716,8 @@ def route(rows: Any, report: ValidationReport, max_failed_share: float | None = 
         if not reasons:
             passed.append(original)
             continue
-        record = _jsonable(
-            dataclasses.asdict(original) if dataclasses.is_dataclass(original) else dict(original)
-        )
+        is_record = dataclasses.is_dataclass(original) and not isinstance(original, type)
+        record = _jsonable(dataclasses.asdict(original) if is_record else dict(original))
         item_id = record.get("item_id")
         article_id = record.get("article_id")
         quarantined.append(
@@ -775,16 +770,21 @@ def _gx() -> Any:
 
 def _register_custom_expectations() -> None:
     """Define (and so register with GX) the one expectation GX lacks: list values within a set."""
-    from great_expectations.execution_engine import PandasExecutionEngine
+    from great_expectations.execution_engine.pandas_execution_engine import PandasExecutionEngine
     from great_expectations.expectations.expectation import ColumnMapExpectation
-    from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
+    from great_expectations.expectations.metrics.map_metric_provider.column_condition_partial import (
+        column_condition_partial,
+    )
+    from great_expectations.expectations.metrics.map_metric_provider.column_map_metric_provider import (
+        ColumnMapMetricProvider,
+    )
     from great_expectations.expectations.model_field_types import ValueSetField
 
-    class ColumnListValuesSubsetOfSet(ColumnMapMetricProvider):  # type: ignore[misc]
+    class ColumnListValuesSubsetOfSet(ColumnMapMetricProvider):
         condition_metric_name = "column_values.newsflow_list_subset_of_set"
         condition_value_keys = ("value_set",)
 
-        @column_condition_partial(engine=PandasExecutionEngine)  # type: ignore[misc]
+        @column_condition_partial(engine=PandasExecutionEngine)
         def _pandas(cls, column: Any, value_set: Any, **kwargs: Any) -> Any:
             allowed = set(value_set)
 
@@ -796,13 +796,16 @@ def _register_custom_expectations() -> None:
 
             return column.map(ok)
 
-    class ExpectColumnListValuesToBeSubsetOfSet(ColumnMapExpectation):  # type: ignore[misc]
+    class ExpectColumnListValuesToBeSubsetOfSet(ColumnMapExpectation):
         """Expect every value of the column to be a list whose items all belong to ``value_set``."""
 
         value_set: ValueSetField
         map_metric = "column_values.newsflow_list_subset_of_set"
         success_keys = ("value_set", "mostly")
         args_keys = ("column", "value_set")
+
+    # Annotations are strings here (PEP 563) and the field type is local: resolve it for pydantic.
+    ExpectColumnListValuesToBeSubsetOfSet.update_forward_refs(ValueSetField=ValueSetField)
 
 
 def _build_expectation(gx: Any, spec: ExpectationSpec) -> Any:
@@ -856,7 +859,6 @@ class GXProject:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Serialise every process that reads or writes the project (an exclusive flock)."""
-        self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / LOCK_FILE, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -864,9 +866,12 @@ class GXProject:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _context(self, gx: Any, *, create: bool = False) -> Any:
-        if not create and not self.is_set_up():
+    def _require_setup(self) -> None:
+        # get_context(mode="file") would scaffold a new project here: a write that only setup may do.
+        if not self.is_set_up():
             raise ValidationPipelineError(f"no GX project under {self.root}: run setup first")
+
+    def _context(self, gx: Any) -> Any:
         return gx.get_context(mode="file", project_root_dir=str(self.root))
 
     # -- set-up (deploy time, one process) -------------------------------------------------------------
@@ -874,11 +879,12 @@ class GXProject:
         """Create or update the project: datasource, assets, batch definitions, suites, validation
         definitions and checkpoints with Data Docs. Idempotent: a second call changes no file."""
         gx = _gx()
-        from great_expectations.checkpoint import UpdateDataDocsAction
+        from great_expectations.checkpoint.actions import UpdateDataDocsAction
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        self.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
-            ctx = self._context(gx, create=True)
+            ctx = self._context(gx)
             variables = ctx.variables
             quiet = {"globally": False, "metric_calculations": False}
             sites = dict(variables.data_docs_sites or {})
@@ -974,6 +980,7 @@ class GXProject:
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         check_schema(frame, suite)
+        self._require_setup()
         if topic_names is None:
             from newsflow.classify import load_taxonomy
 
@@ -1079,6 +1086,7 @@ class GXProject:
         and rebuild the Data Docs (GX has no retention of its own). Returns the number removed."""
         if keep < 0:
             raise ValueError("keep must be >= 0")
+        self._require_setup()
         gx = _gx()
         with self._locked():
             ctx = self._context(gx)

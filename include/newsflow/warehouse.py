@@ -195,15 +195,15 @@ class Warehouse:
         return int(row[0]) if row else 0
 
     def migrate(self) -> list[int]:
-        """Apply pending migrations, each in its own transaction; returns the versions applied."""
+        """Apply every migration not yet recorded, in order, each in its own transaction; returns them."""
         self.con.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
         )
-        current = self.schema_version()
+        done = {r[0] for r in self.con.execute("SELECT version FROM schema_migrations").fetchall()}
         applied = []
         for version, name, sql in migrations():
-            if version <= current:
+            if version in done:
                 continue
             self.con.execute("BEGIN TRANSACTION")
             try:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import dag, get_current_context, task
-from newsflow_common import DEFAULT_ARGS, STAGED_ARTICLES, START, WAREHOUSE, WRITER_POOL
+from newsflow_common import DEFAULT_ARGS, STAGED_ARTICLES, START, WAREHOUSE, WRITER_POOL, WRITER_QUEUE
 
 
 @dag(
@@ -42,7 +42,7 @@ def news_curate() -> None:
 
         return stages.classify_pending(load_feeds_file(feeds_file_from_env()), home=data_home())
 
-    @task(pool=WRITER_POOL, outlets=[WAREHOUSE])
+    @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[WAREHOUSE])
     def load(classified: dict[str, Any]) -> dict[str, Any]:
         from newsflow import stages
         from newsflow.config import default_warehouse

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
-from newsflow_common import DEFAULT_ARGS, START, WRITER_POOL
+from newsflow_common import DEFAULT_ARGS, START, WRITER_POOL, WRITER_QUEUE
 
 
 @dag(
@@ -43,7 +43,7 @@ def news_maintenance() -> None:
             "raw_days_removed": RawStore(data_home()).prune(settings.raw_html_retention_days),
         }
 
-    @task(pool=WRITER_POOL)
+    @task(pool=WRITER_POOL, queue=WRITER_QUEUE)
     def feed_health_and_checkpoint(pruned: dict[str, int]) -> dict[str, Any]:
         from newsflow import stages
         from newsflow.config import default_warehouse

@@ -15,7 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from airflow.sdk import dag, task
-from newsflow_common import DEFAULT_ARGS, START, WRITER_POOL
+from newsflow_common import DEFAULT_ARGS, START, WRITER_POOL, WRITER_QUEUE
 
 
 @dag(
@@ -29,7 +29,7 @@ from newsflow_common import DEFAULT_ARGS, START, WRITER_POOL
     doc_md=__doc__,
 )
 def news_reclassify() -> None:
-    @task(pool=WRITER_POOL)
+    @task(pool=WRITER_POOL, queue=WRITER_QUEUE)
     def reclassify() -> dict[str, Any]:
         from newsflow.config import default_warehouse, feeds_file_from_env, load_feeds_file
         from newsflow.pipeline import reclassify as run

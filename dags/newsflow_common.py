@@ -12,6 +12,9 @@ from airflow.sdk import Asset
 
 OWNER = "newsflow"
 WRITER_POOL = "duckdb_writer"  # one slot: only the load task ever opens the DuckDB file for writing
+# With CeleryExecutor (docker-compose) writer tasks go to a dedicated worker that has the DuckDB volume;
+# LocalExecutor ignores queues.
+WRITER_QUEUE = os.environ.get("NEWSFLOW_WRITER_QUEUE", "duckdb_writer")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
 STAGED_ARTICLES = Asset(name="newsflow_staged_articles", uri="x-newsflow://staging/articles")

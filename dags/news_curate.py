@@ -1,19 +1,22 @@
 """
-### news_curate — classify the staged articles and load them into the warehouse
+### news_curate — classify, validate and load the staged articles
 
 **Scheduled on data**, not on a clock: runs when `news_ingest` emits the `newsflow_staged_articles` Asset.
 
 **Reads** every complete, not-yet-loaded staging run under `$NEWSFLOW_HOME/staging/` (so a missed or merged
-Asset event loses nothing) and the topic taxonomy.
+Asset event loses nothing), the topic taxonomy and the Great Expectations project (set up once by
+`newsflow quality-setup`; this DAG only runs it).
 
-**Writes** each run's topic scores to its staging folder, then — in the `load` task, the only task that
-opens the DuckDB file for writing (pool `duckdb_writer`, one slot) — feeds' state, polls, the item ledger,
-articles and topics in one transaction per staged run, and finally republishes the read-only snapshot
-analysts query. Emits the `newsflow_warehouse` Asset with the load's counts.
+**Writes** topic scores and the validated batch (articles that pass; rows that fail, with the expectations
+they failed) to each run's staging folder, and GX Data Docs under `$NEWSFLOW_HOME/quality/`. Then `load`, the
+only task that opens the DuckDB file for writing (pool `duckdb_writer`, one slot), writes feeds' state, polls,
+the item ledger, articles, topics, the quarantine and the validation runs, in one transaction per staged run,
+and republishes the analysts' snapshot; it emits the `newsflow_warehouse` Asset. `quality_gate` then fails
+loudly if a run's failing share passed `max_quarantine_share` (nothing is lost: the rows are in `quarantine`).
 
-**Safe to re-run**: yes. Loads are idempotent (keyed by poll, item and article ids; unchanged rows are not
-rewritten) and a loaded run is marked, so clearing any task or the whole run leaves the warehouse as one
-run would.
+**Safe to re-run**: yes. Loads are idempotent (keyed by poll, item, article and quarantine ids; unchanged
+rows are not rewritten) and a loaded run is marked, so clearing any task or the whole run leaves the
+warehouse as one run would.
 """
 
 from __future__ import annotations
@@ -42,16 +45,36 @@ def news_curate() -> None:
 
         return stages.classify_pending(load_feeds_file(feeds_file_from_env()), home=data_home())
 
+    @task
+    def validate(classified: dict[str, Any]) -> dict[str, Any]:
+        from newsflow import stages
+        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.topics import make_classifier
+
+        taxonomy = load_feeds_file(feeds_file_from_env()).taxonomy
+        return stages.validate_runs(
+            classified["runs"], home=data_home(), topic_names=make_classifier(taxonomy).topics
+        )
+
     @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[WAREHOUSE])
-    def load(classified: dict[str, Any]) -> dict[str, Any]:
+    def load(validated: dict[str, Any]) -> dict[str, Any]:
         from newsflow import stages
         from newsflow.config import default_warehouse
 
-        totals = stages.load_runs(classified["runs"], warehouse=default_warehouse())
+        totals = stages.load_runs(validated["runs"], warehouse=default_warehouse())
         get_current_context()["outlet_events"][WAREHOUSE].extra = totals
         return totals
 
-    load(classify())
+    @task
+    def quality_gate(validated: dict[str, Any], loaded: dict[str, Any]) -> list[dict[str, Any]]:
+        from newsflow import stages
+        from newsflow.config import feeds_file_from_env, load_feeds_file
+
+        max_share = load_feeds_file(feeds_file_from_env()).settings.max_quarantine_share
+        return stages.enforce_gate(validated["runs"], max_share)
+
+    validated = validate(classify())
+    quality_gate(validated, load(validated))
 
 
 news_curate()

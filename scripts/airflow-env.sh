@@ -16,6 +16,7 @@ newsflow_airflow_setup() {
     mkdir -p "$AIRFLOW_HOME"
     airflow db migrate > "$AIRFLOW_HOME/db-migrate.log" 2>&1 || { cat "$AIRFLOW_HOME/db-migrate.log"; return 1; }
     airflow pools set duckdb_writer 1 "Only the newsflow load task writes the DuckDB file" > /dev/null
+    newsflow quality-setup > /dev/null  # the GX project is set up once; tasks only run it
 }
 
 # Start the bundled sample site on 127.0.0.1:8765 in the background unless something already serves it.

@@ -20,8 +20,11 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     from airflow.dag_processing.dagbag import BundleDagBag
     from airflow.utils import db
 
+    from newsflow.gate import ensure_project
+
     db.initdb()
     home = tmp_path_factory.mktemp("nf-home")
+    ensure_project(home)  # `newsflow quality-setup`: the GX project is set up once, the DAG only runs it
     with StaticSite(port=0) as site:
         feeds = home / "feeds.yaml"
         feeds.write_text(

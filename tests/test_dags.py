@@ -46,7 +46,9 @@ def test_conventions(dagbag) -> None:  # type: ignore[no-untyped-def]
         (d.dag_id, t.task_id) for d in dagbag.dags.values() for t in d.tasks if t.pool == "duckdb_writer"
     }
     assert writers == WRITERS  # only these open the DuckDB file for writing
-    queued = {(d.dag_id, t.task_id) for d in dagbag.dags.values() for t in d.tasks if t.queue == "duckdb_writer"}
+    queued = {
+        (d.dag_id, t.task_id) for d in dagbag.dags.values() for t in d.tasks if t.queue == "duckdb_writer"
+    }
     assert queued == WRITERS  # and only they go to the writer's worker queue
 
 

@@ -9,14 +9,17 @@ from typing import Any
 
 from newsflow import stages
 from newsflow.config import FeedsFile, load_feeds_file
+from newsflow.gate import ensure_project
 from newsflow.sample_server import StaticSite
 from newsflow.warehouse import Warehouse
 
+TOPICS = ["border", "diplomacy", "aid"]
 KEYS = {
     "articles": "SELECT article_id, canonical_url, title, body_hash, language, version FROM articles",
     "items": "SELECT item_id, feed, status, reason, article_id, attempts FROM items",
     "topics": "SELECT article_id, topic, classifier_version, score, assigned FROM article_topics",
     "polls": "SELECT poll_id, feed, status, items_seen, items_new FROM feed_polls",
+    "validations": "SELECT suite, rows_evaluated, rows_failed FROM validation_runs",
     "feeds": "SELECT name, etag, body_hash, consecutive_failures FROM feeds",
 }
 
@@ -49,11 +52,14 @@ def ingest(cfg: FeedsFile, home: Path, run_id: str, repeat: int) -> None:
 
 
 def curate(cfg: FeedsFile, home: Path, repeat: int) -> dict[str, Any]:
+    ensure_project(home)
     for _ in range(repeat):
         classified = stages.classify_pending(cfg, home=home)
-    result = stages.load_runs(classified["runs"], warehouse=home / "warehouse.duckdb")
+    for _ in range(repeat):
+        validated = stages.validate_runs(classified["runs"], home=home, topic_names=TOPICS)
+    result = stages.load_runs(validated["runs"], warehouse=home / "warehouse.duckdb")
     for _ in range(repeat - 1):  # a cleared load task: the marker says loaded
-        assert stages.load_runs(classified["runs"], warehouse=home / "warehouse.duckdb")["runs"] == 0
+        assert stages.load_runs(validated["runs"], warehouse=home / "warehouse.duckdb")["runs"] == 0
     return result
 
 
@@ -72,7 +78,7 @@ def test_rerun_tasks_equal_one_run(tmp_path: Path) -> None:
         result = curate(cfg, thrice, repeat=3)
     assert result["articles_inserted"] == 8 and result["duplicate"] == 1
     a, b = contents(once), contents(thrice)
-    assert [len(b[k]) for k in KEYS] == [8, 9, 8 * 3, 2, 2]
+    assert [len(b[k]) for k in KEYS] == [8, 9, 8 * 3, 2, 2, 2]
     # poll ids derive from the run id, so both homes hold the same rows, and the rerun home no extra ones
     assert a == b
     with Warehouse(thrice / "warehouse.duckdb", read_only=True) as wh:

@@ -1,4 +1,4 @@
-"""Command line: ``newsflow run|demo|sql|feeds|status|reclassify|eval-topics|serve-sample``.
+"""Command line: ``newsflow run|demo|sql|feeds|status|check|quality-setup|reclassify|eval-topics|...``.
 
 ``python -m newsflow`` works the same.
 """
@@ -95,6 +95,31 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     print("\n".join(summary.lines()))
     print(f"warehouse: {warehouse}  ({time.monotonic() - t0:.1f} s)")
+    return _gate_verdict(summary.quarantine_share, config.settings.max_quarantine_share)
+
+
+def _gate_verdict(share: float, max_share: float) -> int:
+    """Exit status after a load: 1 when too large a share of the batch failed validation."""
+    if share > max_share:
+        print(
+            f"newsflow: {share:.0%} of the batch failed validation (threshold {max_share:.0%}): "
+            "the rows are in the quarantine table, the rest loaded",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_quality_setup(args: argparse.Namespace) -> int:
+    """Create (or update) the Great Expectations project once, before tasks run it in parallel."""
+    from newsflow.config import data_home
+    from newsflow.gate import quality_root
+    from newsflow.quality import GXProject
+
+    project = GXProject(quality_root(data_home()))
+    project.root.mkdir(parents=True, exist_ok=True)
+    project.setup()
+    print(f"GX project ready in {project.gx_dir}; Data Docs in {project.data_docs_dir}")
     return 0
 
 
@@ -212,7 +237,7 @@ def cmd_eval_topics(args: argparse.Namespace) -> int:
 def cmd_serve_sample(args: argparse.Namespace) -> int:
     from newsflow.sample_server import StaticSite
 
-    with StaticSite(port=args.port) as site:
+    with StaticSite(port=args.port, host=args.host) as site:
         print(f"serving the sample site at {site.base_url} (Ctrl-C to stop)", flush=True)
         try:
             while True:
@@ -253,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     _reader_args(p)
     p.set_defaults(func=cmd_status)
 
+    p = sub.add_parser("quality-setup", help="set up the Great Expectations project once (idempotent)")
+    p.set_defaults(func=cmd_quality_setup)
+
     p = sub.add_parser("reclassify", help="re-score stored articles with the current taxonomy (no refetch)")
     _warehouse_arg(p)
     p.add_argument("--taxonomy", type=Path, default=None, help="taxonomy YAML (default: the packaged one)")
@@ -270,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve-sample", help="serve the bundled sample site on loopback until Ctrl-C")
     p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on and to write into links")
     p.set_defaults(func=cmd_serve_sample)
     return parser
 

@@ -53,6 +53,7 @@ class Settings(_Strict):
     max_item_attempts: int = Field(ge=1, le=20)
     min_body_words: int = Field(ge=0)
     raw_html_retention_days: int = Field(ge=0)
+    max_quarantine_share: float = Field(ge=0, le=1)
 
     @model_validator(mode="after")
     def _bounds(self) -> Settings:

@@ -123,6 +123,34 @@ class TopicRow:
     evidence: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class QuarantineRecord:
+    """A row that failed validation: kept whole with its reasons (a row of ``quarantine``)."""
+
+    quarantine_id: str
+    item_id: str
+    article_id: str | None
+    run_id: str
+    reasons: tuple[str, ...]
+    record: dict[str, Any]
+    quarantined_at: datetime
+
+
+@dataclass(frozen=True)
+class ValidationRun:
+    """One suite's verdict on one batch (a row of ``validation_runs``)."""
+
+    run_id: str
+    suite: str
+    validated_at: datetime
+    rows_evaluated: int
+    rows_passed: int
+    rows_failed: int
+    per_expectation: dict[str, Any]
+    success: bool
+    data_docs_path: str | None
+
+
 @dataclass
 class Batch:
     """Everything one cycle loads in one transaction."""
@@ -130,3 +158,5 @@ class Batch:
     polls: list[PollResult] = field(default_factory=list)
     outcomes: list[ItemOutcome] = field(default_factory=list)
     topics: list[TopicRow] = field(default_factory=list)
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    validations: list[ValidationRun] = field(default_factory=list)

@@ -18,6 +18,7 @@ from newsflow.articles import fetch_articles
 from newsflow.config import FeedConfig, FeedsFile, Settings, data_home
 from newsflow.feeds import poll_feed
 from newsflow.fetcher import Fetcher
+from newsflow.gate import ensure_project, validate_batch
 from newsflow.models import Batch, FeedState, PollResult
 from newsflow.netguard import NetGuard
 from newsflow.rawstore import RawStore
@@ -43,6 +44,7 @@ class CycleSummary:
     load: LoadStats = field(default_factory=LoadStats)
     failures: list[tuple[str, str]] = field(default_factory=list)
     raw_pruned: int = 0
+    quarantine_share: float = 0.0
 
     def lines(self) -> list[str]:
         s = self.load
@@ -50,7 +52,7 @@ class CycleSummary:
             f"feeds:    {self.feeds_polled} polled, {self.feeds_failed} failed, "
             f"{self.feeds_not_modified} unchanged (304 or same body), {self.feeds_skipped} not due",
             f"items:    {self.items_seen} seen, {s.items_new} new, {self.items_known} already known, "
-            f"{s.duplicate} duplicate, {s.failed} failed",
+            f"{s.duplicate} duplicate, {s.failed} failed, {s.quarantined} quarantined",
             f"articles: {self.fetched} fetched, {s.articles_inserted} loaded, {s.articles_updated} updated",
         ]
         out += [f"  failed: {name}: {reason}" for name, reason in self.failures]
@@ -111,11 +113,19 @@ def run_cycle(
         polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
         plan = wh.plan(polls, config.settings.max_item_attempts)
         outcomes = fetch_articles(plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts)
-        topics = classify_articles(
-            (o.article for o in outcomes if o.article is not None), make_classifier(config.taxonomy)
+        classifier = make_classifier(config.taxonomy)
+        topics = classify_articles((o.article for o in outcomes if o.article is not None), classifier)
+        batch = Batch(polls=polls, outcomes=plan.duplicates + outcomes, topics=topics)
+        gate = validate_batch(
+            batch,
+            ensure_project(home or data_home()),
+            run_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
+            now=now,
+            topic_names=classifier.topics,
         )
-        stats = wh.load_batch(Batch(polls=polls, outcomes=plan.duplicates + outcomes, topics=topics), now=now)
+        stats = wh.load_batch(gate.batch, now=now)
         wh.publish()
+    summary.quarantine_share = gate.failed_share
     summary.raw_pruned = raw.prune(config.settings.raw_html_retention_days, now=now)
     summary.feeds_polled = len(polls)
     summary.feeds_failed = sum(1 for p in polls if p.failed)

@@ -28,7 +28,16 @@ from typing import Any
 from newsflow.articles import fetch_articles
 from newsflow.config import FeedsFile
 from newsflow.feeds import poll_feed
-from newsflow.models import Batch, FeedItem, FeedState, ItemOutcome, PollResult, TopicRow
+from newsflow.models import (
+    Batch,
+    FeedItem,
+    FeedState,
+    ItemOutcome,
+    PollResult,
+    QuarantineRecord,
+    TopicRow,
+    ValidationRun,
+)
 from newsflow.pipeline import make_fetcher, select_due
 from newsflow.rawstore import RawStore
 from newsflow.staging import from_record, read_records, to_record, write_records
@@ -172,8 +181,17 @@ def pending_runs(home: Path) -> list[Path]:
 
 
 def read_run(folder: Path) -> Batch:
-    """The staged run as one batch (with its topic rows once classified)."""
+    """The staged run as one batch: validated (with its quarantine) once the gate has run on it."""
     polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
+    validated = folder / "validated"
+    if (validated / "outcomes.parquet").exists():
+        return Batch(
+            polls=polls,
+            outcomes=read_records(validated / "outcomes.parquet", ItemOutcome),
+            topics=read_records(validated / "topics.parquet", TopicRow),
+            quarantine=read_records(validated / "quarantine.parquet", QuarantineRecord),
+            validations=read_records(validated / "validations.parquet", ValidationRun),
+        )
     outcomes = [
         o for f in sorted((folder / "outcomes").glob("*.parquet")) for o in read_records(f, ItemOutcome)
     ]
@@ -196,6 +214,73 @@ def classify_pending(config: FeedsFile, *, home: Path) -> dict[str, Any]:
         write_records(folder / "topics.parquet", TopicRow, classify_articles(staged, classifier))
         articles += len(staged)
     return {"runs": [str(r) for r in runs], "articles": articles, "classifier_version": classifier.version}
+
+
+def validate_runs(
+    runs: list[str], *, home: Path, topic_names: list[str], now: datetime | None = None
+) -> dict[str, Any]:
+    """Run the quality gate on classified runs; stage each validated batch with its quarantine.
+
+    The GX project must have been set up once (``newsflow quality-setup``); this only runs it.
+    """
+    from newsflow.gate import quality_root, validate_batch
+    from newsflow.quality import GXProject
+
+    project = GXProject(quality_root(home))
+    if not project.is_set_up():
+        raise RuntimeError(f"no GX project in {project.root}: run `newsflow quality-setup` once first")
+    now = now or datetime.now(UTC)
+    verdicts = []
+    for run in runs:
+        folder = Path(run)
+        if (folder / "loaded.json").exists():
+            continue
+        batch = _unvalidated(folder)
+        result = validate_batch(batch, project, run_id=folder.name, now=now, topic_names=topic_names)
+        out = folder / "validated"
+        write_records(out / "quarantine.parquet", QuarantineRecord, result.batch.quarantine)
+        write_records(out / "validations.parquet", ValidationRun, result.batch.validations)
+        write_records(out / "topics.parquet", TopicRow, result.batch.topics)
+        (out / "gate.json").write_text(
+            json.dumps({"failed_share": result.failed_share, "quarantined": len(result.batch.quarantine)})
+        )
+        write_records(out / "outcomes.parquet", ItemOutcome, result.batch.outcomes)  # last: marks it done
+        verdicts.append(
+            {
+                "run": folder.name,
+                "failed_share": round(result.failed_share, 4),
+                "quarantined": len(result.batch.quarantine),
+                "docs": [r.data_docs_path for r in result.reports],
+            }
+        )
+    return {"runs": runs, "verdicts": verdicts}
+
+
+def _unvalidated(folder: Path) -> Batch:
+    """A run's batch as staged before the gate (a re-run of the validate task starts from it again)."""
+    polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
+    outcomes = [
+        o for f in sorted((folder / "outcomes").glob("*.parquet")) for o in read_records(f, ItemOutcome)
+    ]
+    return Batch(polls=polls, outcomes=outcomes, topics=read_records(folder / "topics.parquet", TopicRow))
+
+
+def enforce_gate(runs: list[str], max_share: float) -> list[dict[str, Any]]:
+    """Fail loudly (after the load wrote the quarantine) when a run's failing share passed the threshold."""
+    from newsflow.gate import QuarantineShareExceeded
+
+    verdicts = []
+    for run in runs:
+        gate = Path(run) / "validated" / "gate.json"
+        if gate.exists():
+            verdicts.append({"run": Path(run).name, **json.loads(gate.read_text())})
+    over = [v for v in verdicts if v["failed_share"] > max_share]
+    if over:
+        raise QuarantineShareExceeded(
+            "; ".join(f"run {v['run']}: {v['failed_share']:.0%} of rows failed validation" for v in over)
+            + f" (threshold {max_share:.0%}); the rows are in the quarantine table, the rest loaded"
+        )
+    return verdicts
 
 
 def load_runs(runs: list[str], *, warehouse: Path) -> dict[str, Any]:

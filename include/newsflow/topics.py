@@ -40,5 +40,6 @@ def classify_texts(
 
 
 def classify_articles(articles: Iterable[Article], classifier: Classifier) -> list[TopicRow]:
-    """Topic rows for freshly extracted articles."""
-    return classify_texts(((a.article_id, a.title, a.body) for a in articles), classifier)
+    """Topic rows for freshly extracted articles (once per article: two items may bring the same one)."""
+    unique = {a.article_id: a for a in reversed(list(articles))}  # the first copy wins
+    return classify_texts(((a.article_id, a.title, a.body) for a in reversed(unique.values())), classifier)

@@ -96,6 +96,7 @@ class LoadStats:
     loaded: int = 0
     duplicate: int = 0
     failed: int = 0
+    quarantined: int = 0
 
 
 _ARTICLE_COLUMNS = [
@@ -295,6 +296,7 @@ class Warehouse:
             self._upsert_articles([o for o in outcomes if o.status == "loaded"], now, stats)
             loaded = {o.article_id for o in outcomes if o.status == "loaded"}
             self._write_topics([t for t in batch.topics if t.article_id in loaded], now, stats)
+            self._write_quality(batch)
             self._record_polls(polls, new_ids, stats)
             self.con.execute("COMMIT")
         except Exception:
@@ -347,6 +349,8 @@ class Warehouse:
                 stats.duplicate += 1
             elif o.status == "failed":
                 stats.failed += 1
+            elif o.status == "quarantined":
+                stats.quarantined += 1
         return resolved
 
     def _upsert_items(
@@ -435,6 +439,38 @@ class Warehouse:
                 self.con.unregister("staged_articles")
         stats.articles_inserted += sum(1 for r in result if r[0] == "INSERT")
         stats.articles_updated += sum(1 for r in result if r[0] == "UPDATE")
+
+    def _write_quality(self, batch: Batch) -> None:
+        """Quarantined rows (kept whole, with reasons) and the validation runs' verdicts; idempotent."""
+        for q in batch.quarantine:
+            self.con.execute(
+                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (quarantine_id) DO NOTHING",
+                [
+                    q.quarantine_id,
+                    q.item_id,
+                    q.article_id,
+                    q.run_id,
+                    list(q.reasons),
+                    json.dumps(q.record, sort_keys=True, default=str),
+                    q.quarantined_at,
+                ],
+            )
+        for v in batch.validations:
+            self.con.execute(
+                "INSERT INTO validation_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (run_id, suite) DO NOTHING",
+                [
+                    v.run_id,
+                    v.suite,
+                    v.validated_at,
+                    v.rows_evaluated,
+                    v.rows_passed,
+                    v.rows_failed,
+                    json.dumps(v.per_expectation, sort_keys=True),
+                    v.success,
+                    v.data_docs_path,
+                ],
+            )
 
     def store_topics(self, rows: Sequence[TopicRow], now: datetime | None = None) -> LoadStats:
         """Write topic rows in their own transaction (re-classification); idempotent."""

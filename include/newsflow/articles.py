@@ -6,14 +6,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
+from multiprocessing import get_context
 
 from newsflow.config import Settings
 from newsflow.extraction import EXTRACTOR, choose_body, detect_language, extract_page
-from newsflow.fetcher import Fetcher, FetchError
+from newsflow.fetcher import Fetcher, FetchError, Response
 from newsflow.models import Article, FeedItem, ItemOutcome
 from newsflow.rawstore import RawStore
 from newsflow.robots import RobotsPolicy, policy_for
@@ -21,6 +24,7 @@ from newsflow.urls import article_id, canonical_url, is_http_url, same_site
 
 LOGGER = logging.getLogger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
+MIN_ITEMS_FOR_PROCESSES = 16  # below this, starting worker processes costs more than it saves
 
 
 def _failed(item: FeedItem, reason: str, retryable: bool, attempts: int) -> ItemOutcome:
@@ -41,15 +45,10 @@ def _resolve_canonical(item: FeedItem, final_url: str, page_canonical: str | Non
         return item.canonical_url
 
 
-def fetch_one(
-    item: FeedItem,
-    fetcher: Fetcher,
-    robots: RobotsPolicy | None,
-    settings: Settings,
-    raw: RawStore | None,
-    attempts: int = 1,
-) -> ItemOutcome:
-    """Fetch, extract and build the article for one item; never raises for bad input."""
+def download(
+    item: FeedItem, fetcher: Fetcher, robots: RobotsPolicy | None, attempts: int = 1
+) -> Response | ItemOutcome:
+    """The item's page (a 200 HTML response), or the failed outcome saying why not. Network only."""
     if not item.link or not item.canonical_url:
         return _failed(item, f"entry has no absolute http(s) link: {str(item.link)[:200]!r}", False, attempts)
     try:
@@ -66,14 +65,21 @@ def fetch_one(
     ctype = (resp.header("content-type") or "").split(";")[0].strip().lower()
     if ctype not in HTML_TYPES:
         return _failed(item, f"unsupported content type {ctype!r}", False, attempts)
+    return resp
+
+
+def build_outcome(
+    item: FeedItem, url: str, status: int, html: bytes, min_body_words: int, attempts: int = 1
+) -> ItemOutcome:
+    """Extract the page and build the article (CPU only, picklable: runs in a worker process)."""
     fetched_at = datetime.now(UTC)
-    page = extract_page(resp.body, resp.url)
-    body = choose_body(page.text, item.content, item.summary, settings.min_body_words)
+    page = extract_page(html, url)
+    body = choose_body(page.text, item.content, item.summary, min_body_words)
     if body is None:
         return _failed(
             item, "extraction: no main text on the page and no text in the feed entry", False, attempts
         )
-    canonical = _resolve_canonical(item, resp.url, page.canonical_url)
+    canonical = _resolve_canonical(item, url, page.canonical_url)
     aid = article_id(canonical)
     # The page's own declaration first, then the feed's, then detection from the body.
     language, language_source = page.declared_language, "page"
@@ -81,11 +87,10 @@ def fetch_one(
         language, language_source = item.language, "feed"
     if not language:
         language, language_source = detect_language(body.text), "detected"
-    raw_path = raw.put(aid, body.body_hash, resp.body, fetched_at) if raw is not None else None
     article = Article(
         article_id=aid,
         canonical_url=canonical,
-        url=resp.url,
+        url=url,
         feed=item.feed,
         item_id=item.item_id,
         title=page.title or item.title,
@@ -98,12 +103,18 @@ def fetch_one(
         body_source=body.source,
         word_count=body.word_count,
         body_hash=body.body_hash,
-        raw_path=raw_path,
-        http_status=resp.status,
+        raw_path=None,
+        http_status=status,
         fetched_at=fetched_at,
         extractor=EXTRACTOR,
     )
     return ItemOutcome(item=item, status="loaded", article_id=aid, article=article, attempts=attempts)
+
+
+def extraction_workers(settings: Settings, items: int) -> int:
+    """Processes for extraction: ``extract_workers`` (0 = one per core); none for small batches."""
+    wanted = settings.extract_workers or os.cpu_count() or 1
+    return wanted if wanted > 1 and items >= MIN_ITEMS_FOR_PROCESSES else 1
 
 
 def fetch_articles(
@@ -115,22 +126,38 @@ def fetch_articles(
     robots: RobotsPolicy | None = None,
     attempts: Mapping[str, int] | None = None,
 ) -> list[ItemOutcome]:
-    """Fetch and extract many items concurrently (per-host politeness is the fetcher's)."""
+    """Fetch many items concurrently (threads: per-host politeness is the fetcher's) and extract them in
+    worker processes, one per core, so extraction is not bound to one core by the GIL."""
     items = list(items)
+    if not items:
+        return []
     if robots is None and settings.respect_robots:
         robots = policy_for(fetcher)
     attempts = attempts or {}
+    workers = extraction_workers(settings, len(items))
+    # forkserver: workers start from a clean process, never a fork of one with fetch threads running.
+    pool = ProcessPoolExecutor(workers, mp_context=get_context("forkserver")) if workers > 1 else None
 
     def work(item: FeedItem) -> ItemOutcome:
+        tries = attempts.get(item.item_id, 1)
         try:
-            return fetch_one(item, fetcher, robots, settings, raw, attempts.get(item.item_id, 1))
+            got = download(item, fetcher, robots, tries)
+            if isinstance(got, ItemOutcome):
+                return got
+            args = (item, got.url, got.status, got.body, settings.min_body_words, tries)
+            outcome = pool.submit(build_outcome, *args).result() if pool else build_outcome(*args)
+            if outcome.article is not None and raw is not None:
+                a = outcome.article
+                stored = raw.put(a.article_id, a.body_hash, got.body, a.fetched_at)
+                outcome = dataclasses.replace(outcome, article=dataclasses.replace(a, raw_path=stored))
+            return outcome
         except Exception as exc:  # an extractor bug must not lose the item: record it
             LOGGER.exception("unexpected error on %s", item.link)
-            return _failed(
-                item, f"internal error: {type(exc).__name__}: {exc}", True, attempts.get(item.item_id, 1)
-            )
+            return _failed(item, f"internal error: {type(exc).__name__}: {exc}", True, tries)
 
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=min(settings.concurrency, len(items))) as pool:
-        return list(pool.map(work, items))
+    try:
+        with ThreadPoolExecutor(max_workers=min(settings.concurrency, len(items))) as threads:
+            return list(threads.map(work, items))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)

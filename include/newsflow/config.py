@@ -45,6 +45,7 @@ class Settings(_Strict):
     max_crawl_delay_s: float = Field(ge=0)
     respect_robots: bool
     concurrency: int = Field(ge=1, le=64)
+    extract_workers: int = Field(ge=0, le=64)
     poll_interval_default_min: float = Field(gt=0)
     poll_interval_min_min: float = Field(gt=0)
     poll_interval_max_min: float = Field(gt=0)

@@ -1,0 +1,62 @@
+"""Extraction in worker processes gives exactly what in-process extraction gives."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from newsflow.articles import extraction_workers, fetch_articles
+from newsflow.config import Settings, default_settings_dict
+from newsflow.fetcher import Fetcher
+from newsflow.models import FeedItem
+from newsflow.netguard import NetGuard
+from newsflow.rawstore import RawStore
+from newsflow.sample_server import SAMPLE_SITE, StaticSite
+from newsflow.urls import canonical_url
+
+pytestmark = pytest.mark.integration
+
+
+def settings(workers: int) -> Settings:
+    return Settings.model_validate(
+        {**default_settings_dict(), "per_host_min_delay_s": 0, "extract_workers": workers}
+    )
+
+
+def test_process_pool_matches_in_process(tmp_path: Path) -> None:
+    pages = sorted(p.name for p in (SAMPLE_SITE / "articles").glob("*.html"))
+    with StaticSite(port=0) as site:
+        links = [f"{site.base_url}/articles/{name}?copy={n}" for n in range(2) for name in pages]
+        items = [
+            FeedItem(
+                item_id=f"i{n}",
+                feed="f",
+                guid=str(n),
+                link=u,
+                canonical_url=canonical_url(u),
+                title=None,
+                summary=None,
+                content=None,
+                author=None,
+                published_at=None,
+                entry_hash="h",
+            )
+            for n, u in enumerate(links)
+        ]
+        assert extraction_workers(settings(2), len(items)) == 2
+        assert extraction_workers(settings(1), len(items)) == 1
+        results = {}
+        for workers in (1, 2):
+            with Fetcher(settings(workers), NetGuard([f"127.0.0.1:{site.port}"])) as f:
+                results[workers] = fetch_articles(
+                    items, f, settings(workers), RawStore(tmp_path / str(workers))
+                )
+
+    def comparable(outcomes):  # type: ignore[no-untyped-def]
+        return [dataclasses.replace(o.article, fetched_at=None, raw_path=None) for o in outcomes]
+
+    assert all(o.status == "loaded" for o in results[2]) and len(results[2]) == len(items)
+    assert comparable(results[1]) == comparable(results[2])
+    assert all(o.article and o.article.raw_path for o in results[2])  # raw HTML kept by the parent

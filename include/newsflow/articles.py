@@ -73,7 +73,7 @@ def build_outcome(
 ) -> ItemOutcome:
     """Extract the page and build the article (CPU only, picklable: runs in a worker process)."""
     fetched_at = datetime.now(UTC)
-    page = extract_page(html, url)
+    page = extract_page(html, url, need_date=item.published_at is None)
     body = choose_body(page.text, item.content, item.summary, min_body_words)
     if body is None:
         return _failed(

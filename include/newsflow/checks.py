@@ -97,9 +97,10 @@ class CheckReport:
             count = "" if c.ok or not c.violations else f" ({c.violations} violation(s))"
             lines.append(f"  {mark} {c.name:<{width}}  {c.description}{count}")
             lines += [f"         {d}" for d in c.details]
-        failed = self.failed
-        verdict = "all invariants hold" if not failed else f"{len(failed)} of {len(self.checks)} checks FAILED"
-        lines.append(f"result: {verdict}")
+        failed = len(self.failed)
+        lines.append(
+            f"result: {f'{failed} of {len(self.checks)} checks FAILED' if failed else 'all invariants hold'}"
+        )
         return "\n".join(lines)
 
 

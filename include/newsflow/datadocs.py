@@ -81,6 +81,13 @@ _EXTERNAL_HREF_RE = re.compile(r"""\shref=(["'])https?://(?!(?:127\.0\.0\.1|loca
 _EXTERNAL_SRC_RE = re.compile(r"""\ssrc=(["'])https?://(?!(?:127\.0\.0\.1|localhost)[:/"'])[^"']*\1""")
 _EXTERNAL_CSS_URL_RE = re.compile(r"""url\(\s*(["']?)https?://(?!(?:127\.0\.0\.1|localhost)[:/])[^)]*\)""")
 TEXT_SUFFIXES = frozenset({".html", ".css"})
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'self'"
+)
+"""Content-Security-Policy for served Data Docs: this origin only (GX pages use inline scripts, and Vega
+compiles its expressions with ``Function``)."""
 
 
 def rewrite(text: str, *, vendor_base: str, site_base: str) -> str:

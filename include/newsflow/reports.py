@@ -211,7 +211,9 @@ _RUN_COLUMNS = (
 )
 
 
-def _run_rows(wh: Warehouse, home: Path, where: str, params: Sequence[Any], tail: str) -> list[ValidationRunRow]:
+def _run_rows(
+    wh: Warehouse, home: Path, where: str, params: Sequence[Any], tail: str
+) -> list[ValidationRunRow]:
     _, rows = wh.query(f"SELECT {_RUN_COLUMNS} FROM validation_runs {where} {tail}", params)
     out = []
     for r in rows:
@@ -249,8 +251,13 @@ def _checked_value(expectation: str, record: Mapping[str, Any]) -> str | None:
     if not columns:
         return None
     value = record.get(columns[0])
-    text = "null" if value is None else str(value)
-    return text if len(text) <= 200 else text[:197] + "..."
+    if isinstance(value, str) and name.endswith(("_length", "_length_bounds")):
+        return f"{len(value):,} characters"
+    return _clip("null" if value is None else str(value), 200)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _example(row: Sequence[Any], expectation: str | None) -> QuarantineExample:
@@ -315,7 +322,9 @@ def quality_report(
                 [reason, examples],
             )
             name, why = _split_reason(reason)
-            reasons.append(QuarantineReason(name, why, int(n), _utc(last), [_example(r, name) for r in ex_rows]))
+            reasons.append(
+                QuarantineReason(name, why, int(n), _utc(last), [_example(r, name) for r in ex_rows])
+            )
     return QualityReport(
         snapshot=snapshot,
         runs=runs,
@@ -331,7 +340,7 @@ def quality_report(
 def warehouse_report(warehouse: Path, *, days: int = 30, top: int = 10) -> WarehouseReport | None:
     """The Warehouse page's data; None when there is no warehouse yet.
 
-    Articles are counted per UTC day of publication (fetch time when the date is unknown) over the ``days``
+    Articles are counted per UTC day of publication (fetch time when the date is unknown), at most ``days``
     days up to the newest article's day; an article with several topics counts once per topic.
     """
     opened = _open(warehouse)
@@ -355,8 +364,10 @@ def warehouse_report(warehouse: Path, *, days: int = 30, top: int = 10) -> Wareh
             [NO_TOPIC, days],
         )
         per_day_topic = {(d, str(t)): int(n) for d, t, n in rows}
-        last_day = max((d for d, _ in per_day_topic), default=None)
-        span = [last_day - timedelta(days=n) for n in range(days - 1, -1, -1)] if last_day else []
+        span: list[date] = []
+        if per_day_topic:
+            first, last = min(d for d, _ in per_day_topic), max(d for d, _ in per_day_topic)
+            span = [first + timedelta(days=n) for n in range((last - first).days + 1)]
         topic_names = sorted({t for _, t in per_day_topic if t != NO_TOPIC})
         if any(t == NO_TOPIC for _, t in per_day_topic):
             topic_names.append(NO_TOPIC)
@@ -372,20 +383,19 @@ def warehouse_report(warehouse: Path, *, days: int = 30, top: int = 10) -> Wareh
             Ranked(str(d), int(n), _utc(last))
             for d, n, last in wh.query(
                 r"""
-                SELECT lower(regexp_extract(canonical_url, '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)', 1)) AS domain,
-                       count(*) AS n, max(published_at)
+                SELECT lower(regexp_extract(canonical_url, '^[A-Za-z][A-Za-z0-9+.-]*://([^/:?#]+)', 1))
+                           AS domain, count(*) AS n, max(published_at)
                 FROM articles GROUP BY domain ORDER BY n DESC, domain LIMIT ?
                 """,
                 [top],
             )[1]
         ]
-        has_health = bool(
-            wh.query("SELECT count(*) FROM information_schema.tables WHERE table_name = 'feed_health'")[1][0][0]
-        )
+        tables = wh.query("SELECT table_name FROM information_schema.tables")[1]
         health_join = (
             """LEFT JOIN (SELECT feed, sum(polls) AS polls, sum(failures) AS failures FROM feed_health
-                          WHERE day > (SELECT max(day) FROM feed_health) - 7 GROUP BY feed) h ON h.feed = f.name"""
-            if has_health
+                          WHERE day > (SELECT max(day) FROM feed_health) - 7 GROUP BY feed) h
+                      ON h.feed = f.name"""
+            if ("feed_health",) in tables
             else "LEFT JOIN (SELECT NULL AS feed, NULL AS polls, NULL AS failures) h ON FALSE"
         )
         _, feed_rows = wh.query(
@@ -461,7 +471,9 @@ def run_report(
     with wh:
         if not _has_quality(wh):
             return RunReport(snapshot, dag_id, dag_run_id, list(names), [], [])
-        runs = _run_rows(wh, home, "WHERE list_contains(?, run_id)", [list(names)], "ORDER BY validated_at, suite")
+        runs = _run_rows(
+            wh, home, "WHERE list_contains(?, run_id)", [list(names)], "ORDER BY validated_at, suite"
+        )
         _, rows = wh.query(
             """
             SELECT quarantine_id, run_id, quarantined_at, item_id, record, reasons FROM quarantine
@@ -515,7 +527,8 @@ def pass_rate_chart(runs: Sequence[ValidationRunRow], *, width: int = 760, heigh
         )
     if not points:
         parts.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="axis">no validation runs yet</text>'
+            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="axis">'
+            "no validation runs yet</text>"
         )
         return Markup("".join(parts) + "</svg>")
     order = sorted({(r.validated_at, r.run_id) for r in points})
@@ -607,7 +620,7 @@ def articles_chart(report: WarehouseReport, *, width: int = 760, height: int = 2
             y -= h
             tip = escape(f"{d.isoformat()} · {t}: {n} article{'s' if n != 1 else ''}")
             parts.append(
-                f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                f'<rect class="seg" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
                 f'fill="{colors[t]}"><title>{tip}</title></rect>'
             )
         if i % max(1, len(report.days) // 8) == 0 or i == len(report.days) - 1:
@@ -636,6 +649,7 @@ def _pct(value: float | None) -> str:
 
 _ENV.filters["ts"] = _fmt_ts
 _ENV.filters["pct"] = _pct
+_ENV.filters["clip"] = _clip
 
 
 def _render(template: str, *, base: str, title: str, active: str, **context: Any) -> str:
@@ -645,7 +659,9 @@ def _render(template: str, *, base: str, title: str, active: str, **context: Any
 def render_quality(report: QualityReport | None, *, base: str) -> str:
     """The Data Quality page (``base``: the URL path the plugin app is mounted at)."""
     chart = pass_rate_chart(report.trend) if report else None
-    return _render("quality.html", base=base, title="Data Quality", active="quality", report=report, chart=chart)
+    return _render(
+        "quality.html", base=base, title="Data Quality", active="quality", report=report, chart=chart
+    )
 
 
 def render_warehouse(report: WarehouseReport | None, *, base: str) -> str:
@@ -653,7 +669,13 @@ def render_warehouse(report: WarehouseReport | None, *, base: str) -> str:
     chart = articles_chart(report) if report else None
     colors = topic_colors(report.topics) if report else {}
     return _render(
-        "warehouse.html", base=base, title="Warehouse", active="warehouse", report=report, chart=chart, colors=colors
+        "warehouse.html",
+        base=base,
+        title="Warehouse",
+        active="warehouse",
+        report=report,
+        chart=chart,
+        colors=colors,
     )
 
 
@@ -662,9 +684,13 @@ def render_run(report: RunReport, *, base: str) -> str:
     return _render("run.html", base=base, title=f"Run {report.dag_run_id}", active="run", report=report)
 
 
-def render_dag(dag_id: str, entries: Sequence[tuple[str, str | None, datetime | None, RunReport]], *, base: str) -> str:
+def render_dag(
+    dag_id: str, entries: Sequence[tuple[str, str | None, datetime | None, RunReport]], *, base: str
+) -> str:
     """The DAG tab: recent runs of ``dag_id`` (run id, state, start, report), newest first."""
-    return _render("dag.html", base=base, title=f"{dag_id}: quality by run", active="dag", dag_id=dag_id, entries=entries)
+    return _render(
+        "dag.html", base=base, title=f"{dag_id}: quality by run", active="dag", dag_id=dag_id, entries=entries
+    )
 
 
 def render_message(title: str, message: str, *, base: str) -> str:

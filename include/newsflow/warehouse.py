@@ -393,20 +393,22 @@ class Warehouse:
             }
             if new_ids and not polls:
                 raise WarehouseError("new items in a batch without their poll records")
-            result = self.con.execute(f"""
-                MERGE INTO items t USING staged_items s ON t.item_id = s.item_id
-                WHEN MATCHED AND ({_CHANGED_ITEM}) THEN UPDATE SET
+            # UPDATE + INSERT, not MERGE: measured 15x faster on a file-backed DuckDB 2.0.1 (bench_scale).
+            updated = self._count(f"""
+                UPDATE items t SET
                     status = s.status, reason = s.reason, article_id = s.article_id, attempts = s.attempts,
                     retryable = s.retryable, entry_hash = s.entry_hash, title = s.title, link = s.link,
                     canonical_url = s.canonical_url, published_at = s.published_at, status_at = s.status_at
-                WHEN NOT MATCHED THEN INSERT BY NAME
-                RETURNING merge_action
-            """).fetchall()
+                FROM staged_items s WHERE t.item_id = s.item_id AND ({_CHANGED_ITEM})
+            """)
+            inserted = self._count(
+                "INSERT INTO items BY NAME SELECT s.* FROM staged_items s ANTI JOIN items t USING (item_id)"
+            )
         finally:
             with contextlib.suppress(duckdb.Error):
                 self.con.unregister("staged_items")
-        stats.items_new += sum(1 for r in result if r[0] == "INSERT")
-        stats.items_updated += sum(1 for r in result if r[0] == "UPDATE")
+        stats.items_new += inserted
+        stats.items_updated += updated
         return new_ids
 
     def _upsert_articles(self, outcomes: Sequence[ItemOutcome], now: datetime, stats: LoadStats) -> None:
@@ -416,29 +418,30 @@ class Warehouse:
         staged = _table(_ARTICLE_COLUMNS, ({k: getattr(a, k) for k, _ in _ARTICLE_COLUMNS} for a in articles))
         self.con.register("staged_articles", staged)
         try:
-            result = self.con.execute(
+            updated = self._count(
                 f"""
-                MERGE INTO articles t
-                USING (SELECT *, ?::TIMESTAMPTZ AS first_loaded_at, ?::TIMESTAMPTZ AS updated_at,
-                       1 AS version FROM staged_articles) s
-                ON t.article_id = s.article_id
-                WHEN MATCHED AND ({_CHANGED_ARTICLE}) THEN UPDATE SET
+                UPDATE articles t SET
                     canonical_url = s.canonical_url, url = s.url, title = s.title, author = s.author,
                     site_name = s.site_name, published_at = s.published_at, language = s.language,
                     language_source = s.language_source, body = s.body, body_source = s.body_source,
                     word_count = s.word_count, body_hash = s.body_hash, raw_path = s.raw_path,
                     http_status = s.http_status, extractor = s.extractor, fetched_at = s.fetched_at,
                     updated_at = ?, version = t.version + 1
-                WHEN NOT MATCHED THEN INSERT BY NAME
-                RETURNING merge_action
+                FROM staged_articles s WHERE t.article_id = s.article_id AND ({_CHANGED_ARTICLE})
             """,
-                [now, now, now],
-            ).fetchall()
+                [now],
+            )
+            inserted = self._count(
+                "INSERT INTO articles BY NAME SELECT s.*, ?::TIMESTAMPTZ AS first_loaded_at, "
+                "?::TIMESTAMPTZ AS updated_at, 1 AS version "
+                "FROM staged_articles s ANTI JOIN articles t USING (article_id)",
+                [now, now],
+            )
         finally:
             with contextlib.suppress(duckdb.Error):
                 self.con.unregister("staged_articles")
-        stats.articles_inserted += sum(1 for r in result if r[0] == "INSERT")
-        stats.articles_updated += sum(1 for r in result if r[0] == "UPDATE")
+        stats.articles_inserted += inserted
+        stats.articles_updated += updated
 
     def _write_quality(self, batch: Batch) -> None:
         """Quarantined rows (kept whole, with reasons) and the validation runs' verdicts; idempotent."""
@@ -503,28 +506,30 @@ class Warehouse:
         )
         self.con.register("staged_topics", staged)
         try:
-            removed = self.con.execute(
+            removed = self._count(
                 "DELETE FROM article_topics t USING (SELECT DISTINCT article_id, classifier_version "
                 "FROM staged_topics) s WHERE t.article_id = s.article_id "
-                "AND t.classifier_version <> s.classifier_version RETURNING 1"
-            ).fetchall()
-            result = self.con.execute("""
-                MERGE INTO article_topics t
-                USING (SELECT * REPLACE (evidence::JSON AS evidence) FROM staged_topics) s
-                ON t.article_id = s.article_id AND t.topic = s.topic
+                "AND t.classifier_version <> s.classifier_version"
+            )
+            updated = self._count("""
+                UPDATE article_topics t SET score = s.score, assigned = s.assigned,
+                    evidence = s.evidence::JSON, classified_at = s.classified_at
+                FROM staged_topics s
+                WHERE t.article_id = s.article_id AND t.topic = s.topic
                     AND t.classifier_version = s.classifier_version
-                WHEN MATCHED AND (t.score IS DISTINCT FROM s.score OR t.assigned IS DISTINCT FROM s.assigned
-                                  OR t.evidence::VARCHAR IS DISTINCT FROM s.evidence::VARCHAR)
-                THEN UPDATE SET score = s.score, assigned = s.assigned, evidence = s.evidence,
-                                classified_at = s.classified_at
-                WHEN NOT MATCHED THEN INSERT BY NAME
-                RETURNING merge_action
-            """).fetchall()
+                    AND (t.score IS DISTINCT FROM s.score OR t.assigned IS DISTINCT FROM s.assigned
+                         OR t.evidence::VARCHAR IS DISTINCT FROM s.evidence::JSON::VARCHAR)
+            """)
+            inserted = self._count(
+                "INSERT INTO article_topics BY NAME SELECT * REPLACE (s.evidence::JSON AS evidence) "
+                "FROM staged_topics s "
+                "ANTI JOIN article_topics t USING (article_id, topic, classifier_version)"
+            )
         finally:
             with contextlib.suppress(duckdb.Error):
                 self.con.unregister("staged_topics")
-        stats.topic_rows_removed += len(removed)
-        stats.topic_rows_written += len(result)
+        stats.topic_rows_removed += removed
+        stats.topic_rows_written += updated + inserted
 
     def articles_for_classification(
         self, batch_size: int = 5000
@@ -541,6 +546,11 @@ class Warehouse:
                 return
             yield rows
             last = rows[-1][0]
+
+    def _count(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        """Run a DML statement; the number of rows it changed."""
+        row = self.con.execute(sql, params or []).fetchone()
+        return int(row[0]) if row else 0
 
     def _record_polls(self, polls: Sequence[PollResult], new_ids: set[str], stats: LoadStats) -> None:
         for p in polls:

@@ -29,7 +29,9 @@ QUERIES = {
             SELECT t.topic, split_part(a.url, '/', 3) AS domain, count(*) AS n
             FROM articles a JOIN article_topics t USING (article_id) WHERE t.assigned GROUP BY ALL)
         QUALIFY row_number() OVER (PARTITION BY topic ORDER BY n DESC) <= 10 ORDER BY topic, n DESC""",
-    "keyword search in bodies": "SELECT article_id, title FROM articles WHERE contains(body, 'zeppelin') LIMIT 100",
+    "keyword search in bodies": (
+        "SELECT article_id, title FROM articles WHERE contains(body, 'zeppelin') LIMIT 100"
+    ),
 }
 
 

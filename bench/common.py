@@ -56,7 +56,8 @@ def build_site(root: Path, pages: Sequence[Path], feeds: int, copies: int = 1) -
         )
         (root / "feeds").mkdir(exist_ok=True)
         (root / "feeds" / f"f{n}.xml").write_text(
-            f"<?xml version='1.0'?><rss version='2.0'><channel><title>Feed {n}</title>{entries}</channel></rss>"
+            "<?xml version='1.0'?><rss version='2.0'><channel>"
+            f"<title>Feed {n}</title>{entries}</channel></rss>"
         )
         paths.append(f"/feeds/f{n}.xml")
     return paths

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pip prints one warning per package for this machine's extra local indexes; keep the output readable.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: run demo airflow test lint typecheck clean venv
+.PHONY: run demo airflow test bench lint typecheck clean venv
 
 venv: $(STAMP)
 
@@ -34,6 +34,9 @@ test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	cd bench && ../$(BIN)/python run_all.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

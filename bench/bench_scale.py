@@ -106,11 +106,11 @@ def main() -> int:
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scale.duckdb"
-        base = args.articles - args.batch
+        base = args.articles - args.batch // 2  # the timed batch adds the other half
         t0 = time.perf_counter()
         with Warehouse(path) as wh:
             for start in range(0, base, args.batch):
-                wh.load_batch(make_batch(start, args.batch, rng), now=NOW)
+                wh.load_batch(make_batch(start, min(args.batch, base - start), rng), now=NOW)
             build_s = time.perf_counter() - t0
             # the timed upsert: half new articles, half corrections of existing ones
             batch = make_batch(base - args.batch // 2, args.batch, rng, version=2)

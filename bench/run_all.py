@@ -1,0 +1,36 @@
+"""`make bench`: every benchmark in turn; each prints its table and writes bench/results/<name>.json,
+and this writes the combined bench/results/bench.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+from common import RESULTS, machine
+
+BENCHES = ["throughput", "nochange", "scale", "memory", "parse", "freshness"]
+
+
+def main() -> int:
+    failed = []
+    for name in sys.argv[1:] or BENCHES:
+        print(f"\n== {name}", flush=True)
+        t0 = time.perf_counter()
+        code = subprocess.call([sys.executable, f"bench_{name}.py"])
+        print(f"({time.perf_counter() - t0:.0f} s)")
+        if code:
+            failed.append(name)
+    combined = {"machine": machine(), "results": {}}
+    for name in BENCHES:
+        path = RESULTS / f"{name}.json"
+        if path.exists():
+            combined["results"][name] = json.loads(path.read_text())
+    (RESULTS / "bench.json").write_text(json.dumps(combined, indent=2) + "\n")
+    print(f"\nwrote {RESULTS / 'bench.json'}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

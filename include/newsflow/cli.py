@@ -228,6 +228,12 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from newsflow.checks import run
+
+    return run(args)
+
+
 def cmd_eval_topics(args: argparse.Namespace) -> int:
     from newsflow.topic_eval import run
 
@@ -277,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what the warehouse holds, and whether every item is accounted for")
     _reader_args(p)
     p.set_defaults(func=cmd_status)
+
+    from newsflow.checks import build_parser as check_parser
+
+    p = sub.add_parser(
+        "check", parents=[check_parser()], add_help=False, help="verify the warehouse invariants (read-only)"
+    )
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("quality-setup", help="set up the Great Expectations project once (idempotent)")
     p.set_defaults(func=cmd_quality_setup)

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # pip prints one warning per package for this machine's extra local indexes; keep the output readable.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: run demo airflow test bench lint typecheck clean venv
+.PHONY: run demo airflow test bench sysdeps lint typecheck clean venv
 
 venv: $(STAMP)
 
@@ -29,7 +29,11 @@ demo: $(STAMP)
 airflow: $(STAMP)
 	bash scripts/airflow-standalone.sh
 
-test: $(STAMP)
+# Debian's Chromium for the UI browser test (skipped, with its reason, where it cannot be installed).
+sysdeps:
+	bash scripts/install-sysdeps.sh
+
+test: $(STAMP) sysdeps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

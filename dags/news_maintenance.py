@@ -4,7 +4,8 @@
 **Reads** the staging folders, the raw HTML store and the warehouse.
 
 **Writes**: deletes loaded staging runs and raw HTML past their retention (`staging_retention_days`,
-`raw_html_retention_days`; unloaded runs are never deleted); in the writer pool, records one `feed_health`
+`raw_html_retention_days`; unloaded runs are never deleted) and GX results and Data Docs beyond the newest
+`data_docs_keep` per suite; in the writer pool, records one `feed_health`
 row per feed for the run's data day and checkpoints the DuckDB file, then republishes the analysts' snapshot.
 
 **Safe to re-run**: yes. Deletion is by age, the summary is an upsert keyed by day and feed.
@@ -34,6 +35,7 @@ def news_maintenance() -> None:
     def prune_files() -> dict[str, int]:
         from newsflow import stages
         from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.datadocs import prune_data_docs
         from newsflow.rawstore import RawStore
 
         settings = load_feeds_file(feeds_file_from_env()).settings
@@ -41,6 +43,7 @@ def news_maintenance() -> None:
         return {
             "staging_runs_removed": stages.prune_staging(data_home(), days),
             "raw_days_removed": RawStore(data_home()).prune(settings.raw_html_retention_days),
+            "data_docs_removed": prune_data_docs(data_home(), settings.data_docs_keep),
         }
 
     @task(pool=WRITER_POOL, queue=WRITER_QUEUE)

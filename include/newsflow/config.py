@@ -55,6 +55,7 @@ class Settings(_Strict):
     min_body_words: int = Field(ge=0)
     raw_html_retention_days: int = Field(ge=0)
     max_quarantine_share: float = Field(ge=0, le=1)
+    data_docs_keep: int = Field(ge=1)
 
     @model_validator(mode="after")
     def _bounds(self) -> Settings:

@@ -63,9 +63,9 @@ CDN_ASSETS: dict[str, str] = {
     "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
         "@fortawesome/fontawesome-free@6.6.0/css/all.min.css"
     ),
-    "https://cdn.jsdelivr.net/npm/vega@5": "vega@5.33.1/build/vega.min.js",
-    "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite@5.23.0/build/vega-lite.min.js",
-    "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed@6.29.0/build/vega-embed.min.js",
+    "https://cdn.jsdelivr.net/npm/vega@5": "vega@5.33.1/vega.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-lite@5": "vega-lite@5.23.0/vega-lite.min.js",
+    "https://cdn.jsdelivr.net/npm/vega-embed@6": "vega-embed@6.29.0/vega-embed.min.js",
 }
 """Every external asset URL GX 1.24.1 Data Docs use -> the vendored file (relative to :data:`VENDOR_DIR`)."""
 
@@ -77,17 +77,41 @@ _GX_LOGO_RE = re.compile(
 """GX's S3 logos; ``logo-long.png`` carries a timestamp and the data context id in its query string."""
 LOCAL_LOGO = "static/images/logo-long.png"
 """The same logo, copied into every site by GX itself (relative to the site root)."""
+_FAVICON_RE = re.compile(r"""href=(["'])(?:\.\./|\./)*static/images/favicon\.ico\1""")
+"""GX links validation pages' favicon one level too shallow (a 404): point it at the site root's."""
 _EXTERNAL_HREF_RE = re.compile(r"""\shref=(["'])https?://(?!(?:127\.0\.0\.1|localhost)[:/"'])[^"']*\1""")
 _EXTERNAL_SRC_RE = re.compile(r"""\ssrc=(["'])https?://(?!(?:127\.0\.0\.1|localhost)[:/"'])[^"']*\1""")
 _EXTERNAL_CSS_URL_RE = re.compile(r"""url\(\s*(["']?)https?://(?!(?:127\.0\.0\.1|localhost)[:/])[^)]*\)""")
 TEXT_SUFFIXES = frozenset({".html", ".css"})
 CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-    "form-action 'self'; frame-ancestors 'self'"
+    "sandbox allow-scripts; default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'none'; "
+    "object-src 'none'; base-uri 'self'; form-action 'none'; frame-ancestors 'self'"
 )
-"""Content-Security-Policy for served Data Docs: this origin only (GX pages use inline scripts, and Vega
-compiles its expressions with ``Function``)."""
+"""Content-Security-Policy for served Data Docs pages.
+
+GX renders data values (unexpected values of failing rows, which come from the feeds) into its pages without
+HTML-escaping them, and its pages need inline scripts (and Vega compiles expressions with ``Function``), so a
+hostile article title could carry a script. ``sandbox allow-scripts`` runs the page in an opaque origin: its
+scripts run, but they cannot read or use the Airflow session (no cookies are sent from an opaque origin,
+responses from the api-server are unreadable), submit forms, open windows or navigate the top frame. The
+assets such a page loads are therefore served without a session (:func:`is_public_asset`)."""
+
+PUBLIC_SUFFIXES = frozenset(
+    {".css", ".png", ".gif", ".svg", ".ico", ".otf", ".ttf", ".woff", ".woff2", ".js"}
+)
+
+
+def is_public_asset(relative: str) -> bool:
+    """Whether a Data Docs file is one of GX's own static assets (styles, images, fonts), not a data page.
+
+    These come from the GX package, hold no data, and a sandboxed Data Docs page loads them without the
+    session cookie, so they are served without login, like the vendored libraries.
+    """
+    parts = relative.replace("\\", "/").split("/")
+    if parts[0] != "static" or any(p in ("", ".", "..") for p in parts):
+        return False
+    return Path(relative).suffix.lower() in PUBLIC_SUFFIXES
 
 
 def rewrite(text: str, *, vendor_base: str, site_base: str) -> str:
@@ -99,7 +123,9 @@ def rewrite(text: str, *, vendor_base: str, site_base: str) -> str:
     """
     vendor_base = vendor_base.rstrip("/")
     text = _CDN_RE.sub(lambda m: f"{vendor_base}/{CDN_ASSETS[m.group(0)]}", text)
-    text = _GX_LOGO_RE.sub(f"{site_base.rstrip('/')}/{LOCAL_LOGO}", text)
+    site_base = site_base.rstrip("/")
+    text = _GX_LOGO_RE.sub(f"{site_base}/{LOCAL_LOGO}", text)
+    text = _FAVICON_RE.sub(f'href="{site_base}/static/images/favicon.ico"', text)
     text = _EXTERNAL_HREF_RE.sub(' href="#"', text)
     text = _EXTERNAL_SRC_RE.sub("", text)
     return _EXTERNAL_CSS_URL_RE.sub("none", text)

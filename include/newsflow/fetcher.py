@@ -12,11 +12,14 @@ import email.utils
 import logging
 import threading
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
 from newsflow.config import Settings
@@ -26,6 +29,96 @@ from newsflow.urls import host_key
 LOGGER = logging.getLogger(__name__)
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 BACKOFF_CODES = frozenset({429, 503})
+
+
+_REQUEST = threading.local()  # the deadline of the request this thread is making
+
+
+def _time_left(timeout: float | None) -> float | None:
+    """``timeout`` shortened to the time left before the current request's total deadline."""
+    deadline: float | None = getattr(_REQUEST, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("total deadline exceeded")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the request's total deadline (headers included)."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _time_left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _time_left(timeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _time_left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """Connects only to the addresses the SSRF guard vetted: no second DNS lookup, so no rebinding."""
+
+    def __init__(self, guard: NetGuard) -> None:
+        self._guard = guard
+        self._sync = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        try:
+            addresses = self._guard.vetted_addresses(host, port)
+        except BlockedURL as exc:
+            raise httpcore.ConnectError(f"blocked: {exc.reason}") from exc
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                stream = self._sync.connect_tcp(
+                    address, port, _time_left(timeout), local_address, socket_options
+                )
+            except httpcore.ConnectError as exc:
+                error = exc
+                continue
+            return _DeadlineStream(stream)
+        raise error or httpcore.ConnectError(f"no address to connect to for {host}")
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("unix sockets are not used")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def _decoder(encoding: str) -> Any:
+    """A bounded zlib decompressor for the Content-Encoding we asked for (None: identity)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj(zlib.MAX_WBITS)
+    raise FetchError("decoding", f"unsupported Content-Encoding {encoding!r}", retryable=False)
 
 
 class FetchError(Exception):
@@ -161,6 +254,11 @@ class Fetcher:
             write=settings.read_timeout_s,
             pool=settings.total_timeout_s,
         )
+        if transport is None:
+            transport = httpx.HTTPTransport()
+            transport._pool = httpcore.ConnectionPool(  # private: httpx has no network_backend argument
+                max_connections=settings.concurrency * 2, network_backend=_GuardedBackend(guard)
+            )
         self._client = httpx.Client(
             timeout=timeout,
             follow_redirects=False,
@@ -182,7 +280,13 @@ class Fetcher:
     def get(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
         """GET ``url`` following redirects (each hop guarded). Any HTTP status is returned, not raised."""
         start = time.monotonic()
-        deadline = start + self.settings.total_timeout_s
+        _REQUEST.deadline = start + self.settings.total_timeout_s  # bounds every socket read and write
+        try:
+            return self._follow(url, headers or {}, start, _REQUEST.deadline)
+        finally:
+            _REQUEST.deadline = None
+
+    def _follow(self, url: str, headers: Mapping[str, str], start: float, deadline: float) -> Response:
         hops: list[str] = []
         current = url
         seen = {url}
@@ -191,7 +295,7 @@ class Fetcher:
                 self.guard.check(current)
             except BlockedURL as exc:
                 raise FetchError("blocked", exc.reason, retryable=False) from exc
-            status, resp_headers, body, wire = self._one(current, headers or {}, deadline)
+            status, resp_headers, body, wire = self._one(current, headers, deadline)
             if status in REDIRECT_CODES and "location" in resp_headers:
                 if len(hops) >= self.settings.max_redirects:
                     raise FetchError(
@@ -236,23 +340,35 @@ class Fetcher:
                     )
                 chunks: list[bytes] = []
                 size = 0
-                for chunk in resp.iter_bytes():
-                    size += len(chunk)
-                    if size > limit:
-                        raise FetchError(
-                            "too_large",
-                            f"body exceeds limit of {limit} bytes (after decompression)",
-                            retryable=False,
-                        )
+                decoder = _decoder(resp_headers.get("content-encoding", ""))
+                for raw in resp.iter_raw():
+                    pending = raw
+                    while pending:
+                        # never more than the room left (+1 to notice an overflow): a bomb stays small
+                        chunk = decoder.decompress(pending, limit - size + 1) if decoder else pending
+                        pending = decoder.unconsumed_tail if decoder else b""
+                        size += len(chunk)
+                        if size > limit:
+                            raise FetchError(
+                                "too_large",
+                                f"body exceeds limit of {limit} bytes (after decompression)",
+                                retryable=False,
+                            )
+                        chunks.append(chunk)
                     if time.monotonic() > deadline:
                         raise FetchError(
                             "timeout",
                             f"total deadline of {self.settings.total_timeout_s:g} s exceeded",
                             retryable=True,
                         )
-                    chunks.append(chunk)
                 return resp.status_code, resp_headers, b"".join(chunks), resp.num_bytes_downloaded
         except httpx.TimeoutException as exc:
+            if time.monotonic() >= deadline:
+                raise FetchError(
+                    "timeout",
+                    f"total deadline of {self.settings.total_timeout_s:g} s exceeded",
+                    retryable=True,
+                ) from exc
             raise FetchError(
                 "timeout",
                 f"{type(exc).__name__} after limits "
@@ -260,8 +376,14 @@ class Fetcher:
                 f"read {self.settings.read_timeout_s:g} s)",
                 retryable=True,
             ) from exc
+        except zlib.error as exc:
+            raise FetchError("decoding", f"cannot decode body: {exc}", retryable=False) from exc
         except httpx.DecodingError as exc:
             raise FetchError("decoding", f"cannot decode body: {exc}", retryable=False) from exc
+        except httpx.ConnectError as exc:
+            if str(exc).startswith("blocked: "):  # the address looked up to connect is not public
+                raise FetchError("blocked", str(exc)[9:], retryable=False) from exc
+            raise FetchError("network", f"{type(exc).__name__}: {exc}", retryable=True) from exc
         except httpx.HTTPError as exc:
             raise FetchError("network", f"{type(exc).__name__}: {exc}", retryable=True) from exc
         finally:

@@ -73,6 +73,29 @@ class NetGuard:
         port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         return (host, None) in self._allow or (host, port) in self._allow
 
+    def vetted_addresses(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for ``host:port``: all of them when allow-listed, else only when
+        every one is public (BlockedURL otherwise). The fetcher connects to these, never looks up again."""
+        host = host.lower().strip("[]")
+        allowed = (host, None) in self._allow or (host, port) in self._allow
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            try:
+                addresses = self._resolver(host, port)
+            except (OSError, UnicodeError) as exc:
+                raise BlockedURL(f"cannot resolve host {host!r}: {exc}") from exc
+        if not addresses:
+            raise BlockedURL(f"host {host!r} resolves to no address")
+        if not allowed:
+            for address in addresses:
+                if not is_public_address(address):
+                    raise BlockedURL(
+                        f"host {host!r} resolves to non-public address {address} (SSRF guard; "
+                        "allow-list it in allow_hosts if this is intended)"
+                    )
+        return addresses
+
     def check(self, url: str) -> None:
         """Raise :class:`BlockedURL` unless ``url`` is http(s) and resolves only to public addresses."""
         try:
@@ -88,21 +111,5 @@ class NetGuard:
             raise BlockedURL("URL has no host")
         if parts.username or parts.password:
             raise BlockedURL("credentials in URL not allowed")
-        if self.allowed_by_list(url):
-            return
-        try:
-            addresses = [str(ipaddress.ip_address(host))]  # an IP literal needs no lookup
-        except ValueError:
-            addresses = []
-        try:
-            addresses = addresses or self._resolver(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise BlockedURL(f"cannot resolve host {host!r}: {exc}") from exc
-        if not addresses:
-            raise BlockedURL(f"host {host!r} resolves to no address")
-        for address in addresses:
-            if not is_public_address(address):
-                raise BlockedURL(
-                    f"host {host!r} resolves to non-public address {address} (SSRF guard; "
-                    "allow-list it in allow_hosts if this is intended)"
-                )
+        if not self.allowed_by_list(url):
+            self.vetted_addresses(host, port)  # the fetcher connects to what this returns, nothing else

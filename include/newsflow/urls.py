@@ -29,7 +29,10 @@ def canonical_url(url: str) -> str:
     url = url.strip()
     if not is_http_url(url):
         raise ValueError(f"not an absolute http(s) URL: {url[:200]!r}")
-    normalized = normalize_url(url, strict=False, trailing_slash=True)
+    # courlan HTML-unescapes the whole URL, turning "&sect=1" into "§=1": escape every "&" so that its
+    # unescaping gives the URL back unchanged (a double-escaped "&amp;" from a feed still becomes "&").
+    escaped = url.replace("&amp;", "&").replace("&", "&amp;")
+    normalized = normalize_url(escaped, strict=False, trailing_slash=True)
     parts = urlsplit(normalized)
     # courlan keeps an explicit default port; drop it so http://x:80/ and http://x/ are one article.
     netloc = parts.netloc.lower()

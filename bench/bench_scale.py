@@ -119,6 +119,9 @@ def main() -> int:
             upsert_s = time.perf_counter() - t0
             wh.con.execute("CHECKPOINT")
             total = wh.query("SELECT count(*) FROM articles")[1][0][0]
+            t0 = time.perf_counter()
+            wh.publish()  # what every load pays so analysts can read a snapshot
+            publish_s = time.perf_counter() - t0
         size = path.stat().st_size
         timings = {}
         with Warehouse(path, read_only=True) as wh:
@@ -152,6 +155,7 @@ def main() -> int:
     ]
     rows += [(f"query: {k}", f"{v:.3f} s", "< 1 s", "yes" if v < 1 else "NO") for k, v in timings.items()]
     rows.append(("file size per million articles", f"{size * 1_000_000 / total / 1e9:.2f} GB", "", ""))
+    rows.append(("publishing the analysts' snapshot (copy)", f"{publish_s:.1f} s", "", ""))
     print(table(rows))
     print(f"{total:,} articles built in {build_s:.0f} s; wrote {out}")
     return 0

@@ -21,7 +21,7 @@ class RawStore:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".tmp{os.getpid()}")
-            with gzip.open(tmp, "wb", compresslevel=6) as fh:
+            with gzip.open(tmp, "wb", compresslevel=1) as fh:  # fast: it runs beside extraction
                 fh.write(html)
             tmp.replace(path)
         return rel.as_posix()

@@ -39,9 +39,6 @@ class GateResult:
     reports: list[ValidationReport]
     failed_share: float
 
-    def over(self, max_share: float) -> bool:
-        return self.failed_share > max_share
-
 
 def quality_root(home: Path) -> Path:
     """Where the GX project and its Data Docs live in the data directory."""

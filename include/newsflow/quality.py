@@ -4,8 +4,8 @@ Every batch is a DataFrame with an exact column set (:data:`ARTICLE_COLUMNS`, :d
 surrogate ``_row`` key. The suites are defined here, in code, one :class:`ExpectationSpec` (name, GX
 expectation, one-line reason) per check. A batch whose *schema* drifted raises :class:`SchemaDriftError`, an
 expectation that *errors* raises :class:`ValidationPipelineError` (both are pipeline errors, not bad rows);
-otherwise :func:`route` splits the rows into those that load and those to quarantine with their reasons, and
-:func:`enforce_threshold` fails loudly when too large a share failed (call it after quarantining).
+otherwise :func:`route` splits the rows into those that load and those to quarantine with their reasons (the
+threshold on the failing share is enforced by :mod:`newsflow.gate` after the load wrote the quarantine).
 
 The GX file project is created once by :meth:`GXProject.setup` (deploy time); tasks only ``get`` and ``run``
 it. Every GX call that touches the project holds an exclusive ``flock`` on ``<root>/.newsflow-gx.lock``:
@@ -98,21 +98,6 @@ class SchemaDriftError(ValidationPipelineError):
         if detail:
             parts.append(detail)
         super().__init__(f"schema drift in a batch for suite {suite!r}: " + "; ".join(parts))
-
-
-class QualityGateError(RuntimeError):
-    """Too large a share of a batch failed validation: something systemic broke upstream."""
-
-    def __init__(self, report: ValidationReport, max_failed_share: float) -> None:
-        self.report = report
-        self.max_failed_share = max_failed_share
-        worst = sorted(report.per_expectation.items(), key=lambda kv: -kv[1])[:3]
-        top = ", ".join(f"{name} ({n})" for name, n in worst if n)
-        super().__init__(
-            f"quality gate: {report.rows_failed} of {report.rows_evaluated} rows failed suite "
-            f"{report.suite!r} in run {report.run_id!r} ({report.failed_share:.0%} > "
-            f"{max_failed_share:.0%}); top failures: {top}"
-        )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -698,7 +683,7 @@ def route(rows: Any, report: ValidationReport, max_failed_share: float | None = 
 
     ``rows`` is the sequence the frame was built from (``_row`` = position, as :func:`articles_frame`
     does) or the frame itself (rows come back as dicts without ``_row``). Never raises for bad rows: the
-    caller writes the quarantine first and then calls :func:`enforce_threshold`.
+    caller writes the quarantine first, then fails the run if the share is over the threshold.
     """
     if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
         pairs: list[tuple[int, Any]] = _frame_records(rows)
@@ -736,17 +721,6 @@ def route(rows: Any, report: ValidationReport, max_failed_share: float | None = 
     share = report.failed_share
     over = max_failed_share is not None and share > max_failed_share
     return Routed(passed=passed, quarantined=quarantined, failed_share=share, over_threshold=over)
-
-
-def enforce_threshold(report: ValidationReport, max_failed_share: float) -> None:
-    """Raise :class:`QualityGateError` when the failing share of the batch exceeds ``max_failed_share``.
-
-    Call it after the failing rows are quarantined and the passing ones loaded, so nothing is lost.
-    """
-    if not 0.0 <= max_failed_share <= 1.0:
-        raise ValueError(f"max_failed_share must be within [0, 1], got {max_failed_share}")
-    if report.failed_share > max_failed_share:
-        raise QualityGateError(report, max_failed_share)
 
 
 # ----------------------------------------------------------------------------------------------------

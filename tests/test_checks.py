@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from factories import NOW, feed_item
+from factories import loaded as make_loaded
 from newsflow.checks import check_warehouse, main
-from newsflow.models import Article, Batch, FeedItem, ItemOutcome, PollResult, QuarantineRecord, TopicRow
-from newsflow.urls import article_id, canonical_url, stable_id
+from newsflow.models import Batch, FeedItem, ItemOutcome, PollResult, QuarantineRecord, TopicRow
+from newsflow.urls import stable_id
 from newsflow.warehouse import Warehouse, migrations
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 ALL_CHECKS = {
     "schema_version",
     "ledger",
@@ -29,45 +29,11 @@ ALL_CHECKS = {
 
 
 def item(n: int, link: str) -> FeedItem:
-    return FeedItem(
-        item_id=stable_id("f", f"g{n}"),
-        feed="f",
-        guid=f"g{n}",
-        link=link,
-        canonical_url=canonical_url(link),
-        title=f"Story {n}",
-        summary="A summary.",
-        content=None,
-        author=None,
-        published_at=NOW,
-        entry_hash=f"h{n}",
-    )
+    return feed_item(f"g{n}", link, title=f"Story {n}", entry_hash=f"h{n}")
 
 
 def loaded(it: FeedItem) -> ItemOutcome:
-    assert it.canonical_url and it.link
-    art = Article(
-        article_id=article_id(it.canonical_url),
-        canonical_url=it.canonical_url,
-        url=it.link,
-        feed=it.feed,
-        item_id=it.item_id,
-        title=it.title,
-        author=None,
-        site_name="News",
-        published_at=NOW,
-        language="en",
-        language_source="page",
-        body=f"Body of {it.title}.",
-        body_source="extracted",
-        word_count=3,
-        body_hash=stable_id(it.item_id),
-        raw_path=None,
-        http_status=200,
-        fetched_at=NOW,
-        extractor="test",
-    )
-    return ItemOutcome(item=it, status="loaded", article_id=art.article_id, article=art)
+    return make_loaded(it, f"Body of {it.title}.", body_hash=stable_id(it.item_id))
 
 
 def sound_batch() -> Batch:

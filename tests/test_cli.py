@@ -33,31 +33,19 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home / "warehouse.duckdb"
 
 
+def sql(warehouse: Path, query: str, fmt: str = "table") -> int:
+    return main(["sql", "--warehouse", str(warehouse), "--format", fmt, query])
+
+
 def test_demo_loads_the_sample_site(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert (
-        main(
-            [
-                "sql",
-                "--warehouse",
-                str(demo_warehouse),
-                "--format",
-                "json",
-                "SELECT language, count(*) AS n FROM v_articles GROUP BY 1 ORDER BY 1",
-            ]
-        )
+        sql(demo_warehouse, "SELECT language, count(*) AS n FROM v_articles GROUP BY 1 ORDER BY 1", "json")
         == 0
     )
     assert json.loads(capsys.readouterr().out) == [{"language": "en", "n": 11}, {"language": "es", "n": 1}]
     assert (
-        main(
-            [
-                "sql",
-                "--warehouse",
-                str(demo_warehouse),
-                "--format",
-                "json",
-                "SELECT body FROM v_articles WHERE url LIKE '%us-mexico-migration-talks%'",
-            ]
+        sql(
+            demo_warehouse, "SELECT body FROM v_articles WHERE url LIKE '%us-mexico-migration-talks%'", "json"
         )
         == 0
     )
@@ -66,19 +54,7 @@ def test_demo_loads_the_sample_site(demo_warehouse: Path, capsys: pytest.Capture
 
 
 def test_sql_formats_and_read_only(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(
-            [
-                "sql",
-                "--warehouse",
-                str(demo_warehouse),
-                "--format",
-                "csv",
-                "SELECT status, count(*) AS n FROM items GROUP BY 1 ORDER BY 1",
-            ]
-        )
-        == 0
-    )
+    assert sql(demo_warehouse, "SELECT status, count(*) AS n FROM items GROUP BY 1 ORDER BY 1", "csv") == 0
     assert capsys.readouterr().out.splitlines() == ["status,n", "duplicate,1", "loaded,12"]
     assert main(["sql", "--warehouse", str(demo_warehouse), "DELETE FROM articles"]) == 1
     assert "read-only" in capsys.readouterr().err

@@ -16,19 +16,18 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from factories import NOW, feed_item, loaded
 from newsflow.checks import check_warehouse
-from newsflow.models import Article, Batch, FeedItem, ItemOutcome, PollResult, TopicRow
-from newsflow.urls import article_id, canonical_url, stable_id
+from newsflow.models import Batch, FeedItem, ItemOutcome, PollResult, TopicRow
+from newsflow.urls import stable_id
 from newsflow.warehouse import Warehouse, migrations
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 BIG = 20_000
 BODY = " ".join(f"word{n}" for n in range(150))  # ~1.2 KB per article: the load takes seconds
 
@@ -41,44 +40,21 @@ def build_batch(first: int, count: int) -> Batch:
     topics: list[TopicRow] = []
     for n in range(first, first + count):
         link = f"https://news.example/{n // 1000}/story-{n}.html?utm_source=rss"
-        canonical = canonical_url(link)
-        it = FeedItem(
-            item_id=stable_id("wire", f"guid-{n}"),
+        it = feed_item(
+            f"guid-{n}",
+            link,
             feed="wire",
-            guid=f"guid-{n}",
-            link=link,
-            canonical_url=canonical,
             title=f"Story {n}",
-            summary="A summary.",
-            content=None,
             author="Desk",
-            published_at=NOW,
             entry_hash=stable_id(str(n), length=32),
         )
-        aid = article_id(canonical)
-        art = Article(
-            article_id=aid,
-            canonical_url=canonical,
-            url=link,
-            feed="wire",
-            item_id=it.item_id,
-            title=it.title,
-            author="Desk",
-            site_name="News",
-            published_at=NOW,
-            language="en",
-            language_source="page",
-            body=f"Story {n}. {BODY}",
-            body_source="extracted",
-            word_count=152,
-            body_hash=stable_id("body", str(n), length=32),
-            raw_path=None,
-            http_status=200,
-            fetched_at=NOW,
-            extractor="test",
+        outcome = loaded(
+            it, f"Story {n}. {BODY}", body_hash=stable_id("body", str(n), length=32), author="Desk"
         )
+        aid = outcome.article_id
+        assert aid is not None
         items.append(it)
-        outcomes.append(ItemOutcome(item=it, status="loaded", article_id=aid, article=art))
+        outcomes.append(outcome)
         topics += [TopicRow(aid, t, "v1", 0.5, t == "aid", {"n": n}) for t in ("aid", "border")]
     poll = PollResult(
         poll_id=f"poll-{first}-{count}",

@@ -77,6 +77,8 @@ def validate_batch(
         if o.status == "loaded" and o.article is not None:
             first.setdefault(o.article.article_id, o.article)  # later copies resolve as duplicates at load
     articles = list(first.values())
+    if not articles:
+        return GateResult(batch, [], 0.0)  # nothing new to validate: no empty runs in the quality history
     assigned: dict[str, list[str]] = {}
     for t in batch.topics:
         if t.assigned:

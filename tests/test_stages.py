@@ -53,9 +53,8 @@ def ingest(cfg: FeedsFile, home: Path, run_id: str, repeat: int) -> None:
 
 def curate(cfg: FeedsFile, home: Path, repeat: int) -> dict[str, Any]:
     ensure_project(home)
-    for _ in range(repeat):
+    for _ in range(repeat):  # classify and validate cleared and re-run in turn, as a retried DAG run does
         classified = stages.classify_pending(cfg, home=home)
-    for _ in range(repeat):
         validated = stages.validate_runs(classified["runs"], home=home, topic_names=TOPICS)
     result = stages.load_runs(validated["runs"], warehouse=home / "warehouse.duckdb")
     for _ in range(repeat - 1):  # a cleared load task: the marker says loaded
@@ -131,3 +130,34 @@ def test_prune_staging_keeps_unloaded_runs(tmp_path: Path) -> None:
 
     assert stages.prune_staging(home, 7, now=datetime(2026, 11, 27, 12, tzinfo=UTC)) == 1
     assert sorted(p.name for p in (home / "staging").iterdir()) == ["fresh", "new"]
+
+
+def test_reclassifying_a_validated_run_keeps_its_quarantine(tmp_path: Path) -> None:
+    """Classify, validate, then both again (a cleared curate run) before the load: the row that failed
+    validation is still quarantined and the articles that load keep their topics."""
+    from httpserver import TestServer
+    from test_gate import feed, page
+
+    dates = ["Wed, 25 Nov 2026 10:00:00 GMT"] * 3 + ["Sat, 01 Jan 2201 00:00:00 GMT"]
+    with TestServer() as srv:
+        items = [(f"story{n}", d) for n, d in enumerate(dates)]
+        srv.static("/feed.xml", feed(srv, items), "application/rss+xml")
+        for t, _ in items:
+            srv.static(f"/a/{t}.html", page(t))
+        path = tmp_path / "feeds.yaml"
+        path.write_text(
+            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: f, url: '{srv.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0}\n"
+        )
+        cfg = load_feeds_file(path)
+        home = tmp_path / "home"
+        ingest(cfg, home, "run-q", repeat=1)
+        result = curate(cfg, home, repeat=2)
+    assert result["articles_inserted"] == 3
+    with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+        assert wh.query("SELECT status, count(*) FROM items GROUP BY 1 ORDER BY 1")[1] == [
+            ("loaded", 3),
+            ("quarantined", 1),
+        ]
+        assert wh.query("SELECT count(DISTINCT article_id), count(*) FROM article_topics")[1] == [(3, 9)]
+        assert wh.ledger_violations() == []

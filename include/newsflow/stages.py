@@ -180,17 +180,18 @@ def pending_runs(home: Path) -> list[Path]:
     return sorted(runs, key=lambda d: json.loads((d / "manifest.json").read_text())["staged_at"])
 
 
-def read_run(folder: Path) -> Batch:
-    """The staged run as one batch: validated (with its quarantine) once the gate has run on it."""
+def read_run(folder: Path, *, validated: bool = True) -> Batch:
+    """The staged run as one batch: the validated one (with its quarantine) once the gate has run on it,
+    unless ``validated=False`` asks for the batch as staged before the gate."""
     polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
-    validated = folder / "validated"
-    if (validated / "outcomes.parquet").exists():
+    gated = folder / "validated"
+    if validated and (gated / "outcomes.parquet").exists():
         return Batch(
             polls=polls,
-            outcomes=read_records(validated / "outcomes.parquet", ItemOutcome),
-            topics=read_records(validated / "topics.parquet", TopicRow),
-            quarantine=read_records(validated / "quarantine.parquet", QuarantineRecord),
-            validations=read_records(validated / "validations.parquet", ValidationRun),
+            outcomes=read_records(gated / "outcomes.parquet", ItemOutcome),
+            topics=read_records(gated / "topics.parquet", TopicRow),
+            quarantine=read_records(gated / "quarantine.parquet", QuarantineRecord),
+            validations=read_records(gated / "validations.parquet", ValidationRun),
         )
     outcomes = [
         o for f in sorted((folder / "outcomes").glob("*.parquet")) for o in read_records(f, ItemOutcome)
@@ -210,7 +211,7 @@ def classify_pending(config: FeedsFile, *, home: Path) -> dict[str, Any]:
     runs = pending_runs(home)
     articles = 0
     for folder in runs:
-        staged = [o.article for o in read_run(folder).outcomes if o.article is not None]
+        staged = [o.article for o in read_run(folder, validated=False).outcomes if o.article is not None]
         write_records(folder / "topics.parquet", TopicRow, classify_articles(staged, classifier))
         articles += len(staged)
     return {"runs": [str(r) for r in runs], "articles": articles, "classifier_version": classifier.version}
@@ -235,7 +236,9 @@ def validate_runs(
         folder = Path(run)
         if (folder / "loaded.json").exists():
             continue
-        batch = _unvalidated(folder)
+        if not (folder / "topics.parquet").exists():
+            raise RuntimeError(f"{folder.name}: not classified yet (classify_pending runs before the gate)")
+        batch = read_run(folder, validated=False)  # a re-run of the gate starts from the staged batch again
         result = validate_batch(batch, project, run_id=folder.name, now=now, topic_names=topic_names)
         out = folder / "validated"
         write_records(out / "quarantine.parquet", QuarantineRecord, result.batch.quarantine)
@@ -254,15 +257,6 @@ def validate_runs(
             }
         )
     return {"runs": runs, "verdicts": verdicts}
-
-
-def _unvalidated(folder: Path) -> Batch:
-    """A run's batch as staged before the gate (a re-run of the validate task starts from it again)."""
-    polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
-    outcomes = [
-        o for f in sorted((folder / "outcomes").glob("*.parquet")) for o in read_records(f, ItemOutcome)
-    ]
-    return Batch(polls=polls, outcomes=outcomes, topics=read_records(folder / "topics.parquet", TopicRow))
 
 
 def enforce_gate(runs: list[str], max_share: float) -> list[dict[str, Any]]:

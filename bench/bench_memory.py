@@ -65,8 +65,7 @@ def main() -> int:
         with StaticSite(root / "site", port=0) as site:
             cfg_path = feeds_file(
                 root / "feeds.yaml",
-                site.base_url,
-                site.port,
+                site,
                 feed_paths,
                 per_host_min_delay_s=0,
                 per_host_concurrency=8,

@@ -45,8 +45,7 @@ def main() -> int:
             cfg = load_feeds_file(
                 feeds_file(
                     root / "feeds.yaml",
-                    site.base_url,
-                    site.port,
+                    site,
                     feed_paths,
                     per_host_min_delay_s=0,
                     per_host_concurrency=8,

@@ -63,9 +63,10 @@ def build_site(root: Path, pages: Sequence[Path], feeds: int, copies: int = 1) -
     return paths
 
 
-def feeds_file(path: Path, base_url: str, port: int, feed_paths: Sequence[str], **settings: Any) -> Path:
-    lines = [f"allow_hosts: ['127.0.0.1:{port}']", "feeds:"]
-    lines += [f"  - {{name: f{n}, url: '{base_url}{p}'}}" for n, p in enumerate(feed_paths)]
+def feeds_file(path: Path, site: Any, feed_paths: Sequence[str], **settings: Any) -> Path:
+    """A feeds file for ``feed_paths`` on a running StaticSite, which it allow-lists."""
+    lines = [f"allow_hosts: ['127.0.0.1:{site.port}']", "feeds:"]
+    lines += [f"  - {{name: f{n}, url: '{site.base_url}{p}'}}" for n, p in enumerate(feed_paths)]
     lines.append("settings: " + json.dumps(settings))
     path.write_text("\n".join(lines) + "\n")
     return path

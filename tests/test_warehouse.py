@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from factories import loaded as loaded_outcome
 from newsflow.models import Article, Batch, FeedItem, ItemOutcome, PollResult
-from newsflow.urls import article_id, canonical_url
+from newsflow.urls import canonical_url
 from newsflow.warehouse import Warehouse, WarehouseError, migrations
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -33,28 +34,9 @@ def make_item(n: int, feed: str = "f", url: str | None = None) -> FeedItem:
 
 
 def make_article(item: FeedItem, body: str = "Body text of the story.") -> Article:
-    assert item.canonical_url
-    return Article(
-        article_id=article_id(item.canonical_url),
-        canonical_url=item.canonical_url,
-        url=item.link or "",
-        feed=item.feed,
-        item_id=item.item_id,
-        title=item.title,
-        author=None,
-        site_name="News",
-        published_at=NOW,
-        language="en",
-        language_source="page",
-        body=body,
-        body_source="extracted",
-        word_count=len(body.split()),
-        body_hash=str(hash(body)),
-        raw_path=None,
-        http_status=200,
-        fetched_at=NOW,
-        extractor="test",
-    )
+    article = loaded_outcome(item, body, body_hash=str(hash(body))).article
+    assert article is not None
+    return article
 
 
 def poll(feed: str, items: list[FeedItem], poll_id: str = "p1") -> PollResult:

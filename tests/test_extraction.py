@@ -164,3 +164,21 @@ def test_detection_votes_by_paragraph() -> None:
     text = extract_page(page.read_bytes(), "http://127.0.0.1/gv/index_8.html").text or ""
     assert detect_language(text) == "en"
     assert detect_language("Hola. " * 3) is None  # too little text to say
+
+
+def test_the_worker_preload_warms_up_what_a_first_page_would_load() -> None:
+    """Extraction workers fork from a server that imported ``newsflow.worker_preload``: by then the lazy
+    imports of a first page (the language model, the date finder, trafilatura's fallbacks) are done."""
+    import subprocess
+    import sys
+
+    from newsflow.articles import _worker_context
+
+    lazy = ["py3langid", "htmldate", "trafilatura.metadata", "trafilatura.external"]
+    code = f"import sys, newsflow.worker_preload; print([m in sys.modules for m in {lazy!r}])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str([True] * len(lazy))
+    from multiprocessing import forkserver
+
+    _worker_context()
+    assert "newsflow.worker_preload" in forkserver._forkserver._preload_modules  # type: ignore[attr-defined]

@@ -120,9 +120,10 @@ def extraction_workers(settings: Settings, items: int) -> int:
 
 def _worker_context() -> BaseContext:
     """forkserver: workers start from a clean server process (never a fork of one with fetch threads
-    running) that has already imported the extraction code, so each worker starts in milliseconds."""
+    running) that has already imported and warmed up the extraction code, so each worker starts in
+    milliseconds and extracts its first page at full speed."""
     ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(["newsflow.articles"])
+    ctx.set_forkserver_preload(["newsflow.articles", "newsflow.worker_preload"])
     return ctx
 
 

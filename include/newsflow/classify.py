@@ -332,16 +332,24 @@ class _PhraseIndex:
 
     def __init__(self, phrases: list[_Phrase]) -> None:
         self._exact: dict[str, list[_Phrase]] = {}
-        self._prefixed: list[_Phrase] = []
+        # Phrases whose first word is a prefix ("migra*"), by that prefix, with their order among them:
+        # a token is looked up once per distinct prefix length instead of against every prefix.
+        self._prefixed: dict[str, list[tuple[int, _Phrase]]] = {}
+        order = 0
         for phrase in phrases:
             if phrase.prefix[0]:
-                self._prefixed.append(phrase)
+                self._prefixed.setdefault(phrase.words[0].lower(), []).append((order, phrase))
+                order += 1
             else:
                 self._exact.setdefault(phrase.words[0].lower(), []).append(phrase)
+        self._prefix_lengths = sorted({len(p) for p in self._prefixed})
         self._cache: dict[str, list[_Phrase]] = {}
 
     def _candidates(self, low: str) -> list[_Phrase]:
-        found = self._exact.get(low, []) + [p for p in self._prefixed if low.startswith(p.words[0].lower())]
+        prefixed = [
+            hit for n in self._prefix_lengths if n <= len(low) for hit in self._prefixed.get(low[:n], ())
+        ]
+        found = self._exact.get(low, []) + [phrase for _, phrase in sorted(prefixed, key=lambda h: h[0])]
         if len(self._cache) >= _PREFIX_CACHE_MAX:
             self._cache.clear()
         self._cache[low] = found

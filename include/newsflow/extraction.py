@@ -133,10 +133,12 @@ def extract_page(html: bytes | str, url: str, *, need_date: bool = True) -> Extr
         return Extracted(None, None, None, None, None, None, None)
     declared = _declared_language(tree)
     meta = _page_metadata(tree, url, need_date)
-    # Precision mode drops more boilerplate (measured on the 181 annotated pages: mean token F1 0.965
-    # against 0.948 for a bare extract()); when it keeps almost nothing, a default pass rescues the page.
+    # Precision mode drops more boilerplate; ``fast`` skips the readability/jusText comparison, which
+    # costs a third of the extraction time and on the 181 annotated pages gains little (mean token F1
+    # 0.968 fast against 0.970 with it, 0.948 for a bare extract()). When the precision pass keeps almost
+    # nothing, a default pass with every fallback rescues the page.
     result = trafilatura.bare_extraction(
-        tree, url=url, with_metadata=False, include_comments=False, favor_precision=True
+        tree, url=url, with_metadata=False, include_comments=False, favor_precision=True, fast=True
     )
     text = result.text if isinstance(result, Document) else None
     if word_count(text) < RESCUE_WORDS:
@@ -210,3 +212,23 @@ def choose_body(
         word_count=word_count(text),
         body_hash=hashlib.sha256(text.encode("utf-8")).hexdigest()[:32],
     )
+
+
+_WARM_UP_PAGE = (
+    '<html><head><title>Warm-up</title><meta name="author" content="A Writer">'
+    '<script type="application/ld+json">{"@type": "NewsArticle", "headline": "Warm-up"}</script>'
+    "</head><body><nav><a href='/'>Home</a></nav><article><h1>Warm-up</h1>{paragraphs}</article>"
+    "<footer>Copyright</footer></body></html>"
+)
+
+
+def warm_up() -> None:
+    """Run every path of :func:`extract_page` and :func:`detect_language` once on built-in pages.
+
+    The first page a process extracts pays for lazy imports, the language model and trafilatura's caches
+    (measured: 0.7 s); a process that forks extraction workers calls this first so each worker starts warm.
+    """
+    sentence = "The ministers met on Tuesday to discuss the border, the talks and the aid that was promised. "
+    for paragraphs in (f"<p>{sentence * 3}</p>" * 6, "<p>Too short to keep.</p>"):
+        page = extract_page(_WARM_UP_PAGE.replace("{paragraphs}", paragraphs), "http://localhost/warm-up")
+        detect_language(page.text or sentence)

@@ -285,28 +285,33 @@ _REQUIRED_REASONS = {
 
 
 def _schema_specs(suite: str, columns: Mapping[str, str]) -> list[ExpectationSpec]:
+    """The column set, and the per-value type of object (list) columns.
+
+    The dtype of every other column is enforced by :func:`check_schema` before GX runs (it raises
+    :class:`SchemaDriftError` naming each mistyped column), so a GX type expectation per column could never
+    fail; it would only add a metric graph per column to every run (measured: 0.15-0.2 s per batch).
+    """
     specs = [
         ExpectationSpec(
             "columns_exact",
             "ExpectTableColumnsToMatchSet",
             {"column_set": sorted(columns), "exact_match": True},
             "the batch has exactly the columns the loader writes: an added, renamed or dropped column is "
-            "schema drift that must fail loudly, not a bad row",
+            "schema drift that must fail loudly, not a bad row (column types are checked before GX runs)",
             "schema",
         )
     ]
     for column, type_name in columns.items():
-        per_value = " (checked per value: an object column)" if type_name == "list" else ""
-        specs.append(
-            ExpectationSpec(
-                f"{column}_type",
-                "ExpectColumnValuesToBeOfType",
-                {"column": column, "type_": type_name},
-                f"{column} holds {type_name} values: another type is schema drift and breaks the typed "
-                f"{suite} load{per_value}",
-                "row" if type_name == "list" else "schema",
+        if type_name == "list":
+            specs.append(
+                ExpectationSpec(
+                    f"{column}_type",
+                    "ExpectColumnValuesToBeOfType",
+                    {"column": column, "type_": type_name},
+                    f"{column} holds list values (checked per value: an object column); another type breaks "
+                    f"the typed {suite} load",
+                )
             )
-        )
     return specs
 
 

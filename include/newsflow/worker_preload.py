@@ -1,0 +1,9 @@
+"""Imported by the forkserver that starts extraction workers (``newsflow.articles``): importing it warms
+the extraction code up once, so every worker forked afterwards starts warm instead of paying for lazy
+imports and model loading on its first page."""
+
+from __future__ import annotations
+
+from newsflow.extraction import warm_up
+
+warm_up()

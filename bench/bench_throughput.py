@@ -37,7 +37,7 @@ def main() -> int:
 
     pages = aeb_pages()
     htmls = [p.read_text(encoding="utf-8", errors="replace") for p in pages]
-    pipeline_s, bare_s, loaded = [], [], []
+    pipeline_s, bare_s, loaded, stages = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         feed_paths = build_site(root / "site", pages, args.feeds, copies=args.copies)
@@ -59,6 +59,7 @@ def main() -> int:
                 summary = run_cycle(cfg, root / f"w{r}.duckdb", home=root / "home", force=True)
                 pipeline_s.append(time.perf_counter() - t0)
                 loaded.append(summary.load.articles_inserted + summary.load.quarantined)
+                stages.append({k: round(v, 3) for k, v in summary.timings.items()})
                 t0 = time.perf_counter()
                 for _ in range(args.copies):
                     for html in htmls:
@@ -67,11 +68,13 @@ def main() -> int:
     n = len(pages) * args.copies
     pipe_rate, bare_rate = n / statistics.median(pipeline_s), n / statistics.median(bare_s)
     ratio = pipe_rate / bare_rate
+    median_round = stages[pipeline_s.index(statistics.median_low(pipeline_s))]
     result = {
         "pages": n,
         "distinct_pages": len(pages),
         "articles_loaded_or_quarantined": loaded,
         "pipeline_s": pipeline_s,
+        "pipeline_stage_s": stages,
         "bare_extract_s": bare_s,
         "pipeline_pages_per_s": round(pipe_rate, 1),
         "bare_extract_pages_per_s": round(bare_rate, 1),
@@ -89,6 +92,7 @@ def main() -> int:
             ]
         )
     )
+    print("stages of the median round: " + ", ".join(f"{k} {v:.2f} s" for k, v in median_round.items()))
     print(f"per-host politeness delay set to 0 for the loopback host; wrote {out}")
     return 0
 

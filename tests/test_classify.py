@@ -350,3 +350,16 @@ def test_default_taxonomy_is_valid_and_described() -> None:
     assert tax.names == TOPICS
     for cfg in tax.topics.values():
         assert cfg.description and 0 < cfg.threshold <= 1
+
+
+def test_worker_processes_score_exactly_like_one_process(clf: Classifier) -> None:
+    """The labelled dev stories (twice) scored in two worker processes give the same rows, in order."""
+    from newsflow.topics import MIN_TEXTS_FOR_PROCESSES, classify_texts
+
+    stories = [json.loads(line) for line in need_shared(DEV).read_text(encoding="utf-8").splitlines()]
+    texts = [(f"{i:016x}", s.get("title"), s.get("text")) for i, s in enumerate(stories * 2)]
+    assert len(texts) >= MIN_TEXTS_FOR_PROCESSES
+    clf.classify("warm", "the token cache is filled")  # a used classifier pickles without its cache
+    alone = classify_texts(texts, clf)
+    assert classify_texts(texts, clf, workers=2) == alone
+    assert sum(r.assigned for r in alone) > 10 and len(alone) == 3 * len(texts)

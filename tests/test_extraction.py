@@ -172,7 +172,7 @@ def test_the_worker_preload_warms_up_what_a_first_page_would_load() -> None:
     import subprocess
     import sys
 
-    from newsflow.articles import _worker_context
+    from newsflow.workers import worker_context
 
     lazy = ["py3langid", "htmldate", "trafilatura.metadata", "trafilatura.external"]
     code = f"import sys, newsflow.worker_preload; print([m in sys.modules for m in {lazy!r}])"
@@ -180,5 +180,5 @@ def test_the_worker_preload_warms_up_what_a_first_page_would_load() -> None:
     assert out.stdout.strip() == str([True] * len(lazy))
     from multiprocessing import forkserver
 
-    _worker_context()
+    worker_context()
     assert "newsflow.worker_preload" in forkserver._forkserver._preload_modules  # type: ignore[attr-defined]

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 
 from newsflow.config import Settings
 from newsflow.extraction import EXTRACTOR, choose_body, detect_language, extract_page
@@ -22,6 +19,7 @@ from newsflow.models import Article, FeedItem, ItemOutcome
 from newsflow.rawstore import RawStore
 from newsflow.robots import RobotsPolicy, policy_for
 from newsflow.urls import article_id, canonical_url, is_http_url, same_site
+from newsflow.workers import worker_context, worker_count
 
 LOGGER = logging.getLogger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
@@ -114,17 +112,7 @@ def build_outcome(
 
 def extraction_workers(settings: Settings, items: int) -> int:
     """Processes for extraction: ``extract_workers`` (0 = one per core); none for small batches."""
-    wanted = settings.extract_workers or os.cpu_count() or 1
-    return wanted if wanted > 1 and items >= MIN_ITEMS_FOR_PROCESSES else 1
-
-
-def _worker_context() -> BaseContext:
-    """forkserver: workers start from a clean server process (never a fork of one with fetch threads
-    running) that has already imported and warmed up the extraction code, so each worker starts in
-    milliseconds and extracts its first page at full speed."""
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(["newsflow.articles", "newsflow.worker_preload"])
-    return ctx
+    return worker_count(settings, items, MIN_ITEMS_FOR_PROCESSES)
 
 
 def fetch_articles(
@@ -145,7 +133,7 @@ def fetch_articles(
         robots = policy_for(fetcher)
     attempts = attempts or {}
     workers = extraction_workers(settings, len(items))
-    pool = ProcessPoolExecutor(workers, mp_context=_worker_context()) if workers > 1 else None
+    pool = ProcessPoolExecutor(workers, mp_context=worker_context()) if workers > 1 else None
 
     def work(item: FeedItem) -> ItemOutcome:
         tries = attempts.get(item.item_id, 1)

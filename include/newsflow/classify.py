@@ -345,6 +345,9 @@ class _PhraseIndex:
         self._prefix_lengths = sorted({len(p) for p in self._prefixed})
         self._cache: dict[str, list[_Phrase]] = {}
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": {}}  # a worker process builds its own token cache
+
     def _candidates(self, low: str) -> list[_Phrase]:
         prefixed = [
             hit for n in self._prefix_lengths if n <= len(low) for hit in self._prefixed.get(low[:n], ())

@@ -191,25 +191,26 @@ def choose_body(
     extracted: str | None, feed_content: str | None, feed_summary: str | None, min_words: int
 ) -> Body | None:
     """The extracted text if long enough, else the longest of feed content, feed summary or short text."""
-    candidates: list[tuple[str, BodySource]] = []
-    if extracted and word_count(extracted) >= min_words:
-        candidates = [(extracted, "extracted")]
+    extracted_words = word_count(extracted)
+    candidates: list[tuple[str, BodySource, int]] = []
+    if extracted and extracted_words >= min_words:
+        candidates = [(extracted, "extracted", extracted_words)]
     else:
-        for text, source in (
-            (extracted, "extracted"),
-            (html_to_text(feed_content), "feed_content"),
-            (html_to_text(feed_summary), "feed_summary"),
-        ):
-            if text and word_count(text) > 0:
-                candidates.append((text, source))  # type: ignore[arg-type]
-        candidates.sort(key=lambda c: word_count(c[0]), reverse=True)
+        feed_content_text, feed_summary_text = html_to_text(feed_content), html_to_text(feed_summary)
+        counted: list[tuple[str | None, BodySource, int]] = [
+            (extracted, "extracted", extracted_words),
+            (feed_content_text, "feed_content", word_count(feed_content_text)),
+            (feed_summary_text, "feed_summary", word_count(feed_summary_text)),
+        ]
+        candidates = [(text, source, n) for text, source, n in counted if text and n > 0]
+        candidates.sort(key=lambda c: c[2], reverse=True)
     if not candidates:
         return None
-    text, source = candidates[0]
+    text, source, words = candidates[0]
     return Body(
         text=text,
         source=source,
-        word_count=word_count(text),
+        word_count=words,
         body_hash=hashlib.sha256(text.encode("utf-8")).hexdigest()[:32],
     )
 

@@ -8,8 +8,10 @@ write. ``run_cycle`` chains them for one process.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ from newsflow.rawstore import RawStore
 from newsflow.schedule import is_due
 from newsflow.topics import classify_articles, classify_texts, make_classifier
 from newsflow.warehouse import LoadStats, Warehouse
+from newsflow.workers import cpu_workers
 
 LOGGER = logging.getLogger(__name__)
 
@@ -45,6 +48,16 @@ class CycleSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)
     raw_pruned: int = 0
     quarantine_share: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    """Wall seconds per stage, in the order the stages ran."""
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
 
     def lines(self) -> list[str]:
         s = self.load
@@ -55,6 +68,8 @@ class CycleSummary:
             f"{s.duplicate} duplicate, {s.failed} failed, {s.quarantined} quarantined",
             f"articles: {self.fetched} fetched, {s.articles_inserted} loaded, {s.articles_updated} updated",
         ]
+        if self.timings:
+            out.append("time:     " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
         out += [f"  failed: {name}: {reason}" for name, reason in self.failures]
         return out
 
@@ -106,25 +121,34 @@ def run_cycle(
     summary = CycleSummary()
     raw = RawStore(home or data_home())
     with Warehouse(warehouse_path) as wh, make_fetcher(config) as fetcher:
-        states = wh.feed_states()
-        feeds = config.selected(feed_names)
-        due = select_due(feeds, states, now, force=force or bool(feed_names))
-        summary.feeds_skipped = len(feeds) - len(due)
-        polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
-        plan = wh.plan(polls, config.settings.max_item_attempts)
-        outcomes = fetch_articles(plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts)
-        classifier = make_classifier(config.taxonomy)
-        topics = classify_articles((o.article for o in outcomes if o.article is not None), classifier)
+        with summary.timed("poll"):
+            states = wh.feed_states()
+            feeds = config.selected(feed_names)
+            due = select_due(feeds, states, now, force=force or bool(feed_names))
+            summary.feeds_skipped = len(feeds) - len(due)
+            polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
+            plan = wh.plan(polls, config.settings.max_item_attempts)
+        with summary.timed("fetch+extract"):
+            outcomes = fetch_articles(plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts)
+        with summary.timed("classify"):
+            classifier = make_classifier(config.taxonomy)
+            topics = classify_articles(
+                (o.article for o in outcomes if o.article is not None),
+                classifier,
+                workers=cpu_workers(config.settings),
+            )
         batch = Batch(polls=polls, outcomes=plan.duplicates + outcomes, topics=topics)
-        gate = validate_batch(
-            batch,
-            ensure_project(home or data_home()),
-            run_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
-            now=now,
-            topic_names=classifier.topics,
-        )
-        stats = wh.load_batch(gate.batch, now=now)
-        wh.publish()
+        with summary.timed("validate"):
+            gate = validate_batch(
+                batch,
+                ensure_project(home or data_home()),
+                run_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
+                now=now,
+                topic_names=classifier.topics,
+            )
+        with summary.timed("load"):
+            stats = wh.load_batch(gate.batch, now=now)
+            wh.publish()
     summary.quarantine_share = gate.failed_share
     summary.raw_pruned = raw.prune(config.settings.raw_html_retention_days, now=now)
     summary.feeds_polled = len(polls)

@@ -43,6 +43,7 @@ from newsflow.rawstore import RawStore
 from newsflow.staging import from_record, read_records, to_record, write_records
 from newsflow.topics import classify_articles, make_classifier
 from newsflow.warehouse import Plan, Warehouse, open_for_reading
+from newsflow.workers import cpu_workers
 
 LOGGER = logging.getLogger(__name__)
 _SAFE_RE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -212,7 +213,8 @@ def classify_pending(config: FeedsFile, *, home: Path) -> dict[str, Any]:
     articles = 0
     for folder in runs:
         staged = [o.article for o in read_run(folder, validated=False).outcomes if o.article is not None]
-        write_records(folder / "topics.parquet", TopicRow, classify_articles(staged, classifier))
+        topics = classify_articles(staged, classifier, workers=cpu_workers(config.settings))
+        write_records(folder / "topics.parquet", TopicRow, topics)
         articles += len(staged)
     return {"runs": [str(r) for r in runs], "articles": articles, "classifier_version": classifier.version}
 

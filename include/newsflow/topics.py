@@ -7,11 +7,16 @@ refetch and running it twice changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from newsflow.classify import Classifier, load_taxonomy
 from newsflow.models import Article, TopicRow
+from newsflow.workers import worker_context
+
+MIN_TEXTS_FOR_PROCESSES = 64  # about 2 ms per article: below this, starting processes costs more
+_worker_classifier: Classifier | None = None
 
 
 def make_classifier(taxonomy: str | Path | None = None) -> Classifier:
@@ -20,11 +25,22 @@ def make_classifier(taxonomy: str | Path | None = None) -> Classifier:
 
 
 def classify_texts(
-    texts: Iterable[tuple[str, str | None, str | None]], classifier: Classifier
+    texts: Iterable[tuple[str, str | None, str | None]], classifier: Classifier, *, workers: int = 1
 ) -> list[TopicRow]:
-    """Topic rows for ``(article_id, title, body)`` triples: one row per article and topic."""
+    """Topic rows for ``(article_id, title, body)`` triples: one row per article and topic, in input order.
+
+    With ``workers`` > 1 and enough texts, the texts are scored in that many worker processes.
+    """
+    items = list(texts)
+    if workers > 1 and len(items) >= MIN_TEXTS_FOR_PROCESSES:
+        size = -(-len(items) // (workers * 4))  # a few chunks per worker evens out long articles
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        with ProcessPoolExecutor(
+            workers, mp_context=worker_context(), initializer=_set_worker_classifier, initargs=(classifier,)
+        ) as pool:
+            return [row for part in pool.map(_classify_chunk, chunks) for row in part]
     rows = []
-    for article_id, title, body in texts:
+    for article_id, title, body in items:
         for score in classifier.classify(title, body):
             rows.append(
                 TopicRow(
@@ -39,7 +55,20 @@ def classify_texts(
     return rows
 
 
-def classify_articles(articles: Iterable[Article], classifier: Classifier) -> list[TopicRow]:
+def _set_worker_classifier(classifier: Classifier) -> None:
+    global _worker_classifier
+    _worker_classifier = classifier
+
+
+def _classify_chunk(texts: Sequence[tuple[str, str | None, str | None]]) -> list[TopicRow]:
+    assert _worker_classifier is not None, "worker started without a classifier"
+    return classify_texts(texts, _worker_classifier)
+
+
+def classify_articles(
+    articles: Iterable[Article], classifier: Classifier, *, workers: int = 1
+) -> list[TopicRow]:
     """Topic rows for freshly extracted articles (once per article: two items may bring the same one)."""
     unique = {a.article_id: a for a in reversed(list(articles))}  # the first copy wins
-    return classify_texts(((a.article_id, a.title, a.body) for a in reversed(unique.values())), classifier)
+    texts = ((a.article_id, a.title, a.body) for a in reversed(unique.values()))
+    return classify_texts(texts, classifier, workers=workers)

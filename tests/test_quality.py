@@ -390,6 +390,32 @@ def test_setup_is_idempotent_and_updates_a_stale_suite(project_copy: Path) -> No
     assert project_files(project_copy) == settled
 
 
+def test_one_batch_validates_both_suites_and_builds_their_data_docs_once(project_copy: Path) -> None:
+    articles = [make_article(n) for n in range(3)]
+    rows = [TopicRow(a.article_id, "aid", "lex-1+0123456789", 0.5, True, {}) for a in articles]
+    frames = [(q.articles_frame(articles), q.ARTICLES_SUITE), (q.topics_frame(rows, NOW), q.TOPICS_SUITE)]
+    reports = q.GXProject(project_copy).validate_all(frames, "batch-1", NOW, topic_names=TOPICS)
+    assert [(r.suite, r.rows_evaluated, r.success) for r in reports] == [
+        (q.ARTICLES_SUITE, 3, True),
+        (q.TOPICS_SUITE, 3, True),
+    ]
+    index = (project_copy / "gx/uncommitted/data_docs/local_site/index.html").read_text()
+    for report in reports:
+        assert report.data_docs_path and (project_copy / report.data_docs_path).is_file()
+        site_path = Path(report.data_docs_path).relative_to("gx/uncommitted/data_docs/local_site")
+        assert site_path.as_posix() in index  # the index lists the run of each suite
+
+    # A project set up by an older newsflow (the checkpoint built Data Docs itself) must be set up again.
+    path = project_copy / "gx" / "checkpoints" / "articles.json"
+    old = json.loads(path.read_text())
+    old["actions"] = [{"name": "update_data_docs", "site_names": ["local_site"], "type": "update_data_docs"}]
+    path.write_text(json.dumps(old))
+    with pytest.raises(q.ValidationPipelineError, match="run setup"):
+        q.GXProject(project_copy).validate_all(frames[:1], "batch-2", NOW, topic_names=TOPICS)
+    q.setup(project_copy)
+    assert q.GXProject(project_copy).validate_all(frames[:1], "batch-3", NOW, topic_names=TOPICS)[0].success
+
+
 def _validate_in_a_process(root: str, worker: int, barrier: Any, runs: int) -> list[tuple[str, int]]:
     barrier.wait()
     out = []

@@ -83,22 +83,16 @@ def validate_batch(
     for t in batch.topics:
         if t.assigned:
             assigned.setdefault(t.article_id, []).append(t.topic)
-    reports = [
-        project.validate(
-            articles_frame(articles, assigned), ARTICLES_SUITE, run_id, now, topic_names=topic_names
-        )
-    ]
+    frames = [(articles_frame(articles, assigned), ARTICLES_SUITE)]
+    if batch.topics:
+        frames.append((topics_frame(batch.topics, now), TOPICS_SUITE))
+    reports = project.validate_all(frames, run_id, now, topic_names=topic_names)
     reasons: dict[str, list[str]] = {}
     records: dict[str, dict[str, Any]] = {}
     for bad in route(articles, reports[0]).quarantined:
         reasons.setdefault(bad.original.article_id, []).extend(bad.reasons)
         records[bad.original.article_id] = bad.record
     if batch.topics:
-        reports.append(
-            project.validate(
-                topics_frame(batch.topics, now), TOPICS_SUITE, run_id, now, topic_names=topic_names
-            )
-        )
         for bad_topic in route(batch.topics, reports[1]).quarantined:
             row = bad_topic.original
             reasons.setdefault(row.article_id, []).extend(

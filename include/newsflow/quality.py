@@ -856,9 +856,9 @@ class GXProject:
     # -- set-up (deploy time, one process) -------------------------------------------------------------
     def setup(self) -> None:
         """Create or update the project: datasource, assets, batch definitions, suites, validation
-        definitions and checkpoints with Data Docs. Idempotent: a second call changes no file."""
+        definitions and checkpoints (``validate_all`` builds the Data Docs). Idempotent: a second call changes
+        no file."""
         gx = _gx()
-        from great_expectations.checkpoint.actions import UpdateDataDocsAction
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self.root.mkdir(parents=True, exist_ok=True)
@@ -904,15 +904,13 @@ class GXProject:
                     checkpoint = ctx.checkpoints.get(name)
                 except gx.exceptions.DataContextError:
                     checkpoint = None
-                if checkpoint is None or not (
-                    checkpoint.result_format == RESULT_FORMAT
-                    and [type(a).__name__ for a in checkpoint.actions] == ["UpdateDataDocsAction"]
-                ):
+                # No actions: validate_all builds the Data Docs of a batch's results once, after all runs.
+                if checkpoint is None or checkpoint.result_format != RESULT_FORMAT or checkpoint.actions:
                     ctx.checkpoints.add_or_update(
                         gx.Checkpoint(
                             name=name,
                             validation_definitions=[definition],
-                            actions=[UpdateDataDocsAction(name="update_data_docs", site_names=[DOCS_SITE])],
+                            actions=[],
                             result_format=RESULT_FORMAT,
                         )
                     )
@@ -946,19 +944,36 @@ class GXProject:
         clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
         topic_names: Sequence[str] | None = None,
     ) -> ValidationReport:
-        """Validate one batch frame with the stored checkpoint of ``suite`` (only ``get`` and ``run``).
+        """Validate one batch frame with the stored checkpoint of ``suite`` (see :meth:`validate_all`)."""
+        (report,) = self.validate_all(
+            [(frame, suite)], run_id, now, clock_skew=clock_skew, topic_names=topic_names
+        )
+        return report
+
+    def validate_all(
+        self,
+        frames: Sequence[tuple[pd.DataFrame, str]],
+        run_id: str,
+        now: datetime,
+        *,
+        clock_skew: timedelta = DEFAULT_CLOCK_SKEW,
+        topic_names: Sequence[str] | None = None,
+    ) -> list[ValidationReport]:
+        """Validate each ``(frame, suite)`` of one batch with the suite's stored checkpoint (only ``get`` and
+        ``run``), then build the Data Docs of all the results at once (one index build per batch).
 
         ``now`` is the reference time (dates after ``now + clock_skew`` are in the future) and the GX run
         time; ``topic_names`` defaults to the packaged taxonomy's. Raises :class:`SchemaDriftError` for a
         drifted frame and :class:`ValidationPipelineError` when an expectation errors.
         """
-        if suite not in SUITES:
-            raise ValueError(f"unknown suite {suite!r} (known: {', '.join(SUITES)})")
+        for frame, suite in frames:
+            if suite not in SUITES:
+                raise ValueError(f"unknown suite {suite!r} (known: {', '.join(SUITES)})")
+            check_schema(frame, suite)
         if not _RUN_ID_RE.match(run_id) or run_id.startswith("."):
             raise ValueError(f"run_id {run_id!r}: 1-200 characters, no path separators, not starting '.'")
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
-        check_schema(frame, suite)
         self._require_setup()
         if topic_names is None:
             from newsflow.classify import load_taxonomy
@@ -971,32 +986,50 @@ class GXProject:
         gx = _gx()
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+        )
 
         with self._locked():
             ctx = self._context(gx)
             ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # in memory only
+            results: list[tuple[str, Any, Any]] = []
+            for frame, suite in frames:
+                try:
+                    checkpoint = ctx.checkpoints.get(suite)
+                    stored = ctx.suites.get(suite)
+                except gx.exceptions.DataContextError as exc:
+                    raise ValidationPipelineError(f"GX project {self.root}: {exc} (run setup)") from exc
+                if (stored.meta or {}).get(_FINGERPRINT_KEY) != suite_fingerprint(
+                    suite
+                ) or checkpoint.actions:
+                    raise ValidationPipelineError(
+                        f"GX suite {suite!r} under {self.root} differs from the code: run setup to update it"
+                    )
+                try:
+                    result = checkpoint.run(
+                        batch_parameters={"dataframe": frame},
+                        expectation_parameters=parameters,
+                        run_id=RunIdentifier(run_name=run_id, run_time=now),
+                    )
+                except Exception as exc:
+                    raise ValidationPipelineError(f"GX checkpoint {suite!r} failed: {exc}") from exc
+                if len(result.run_results) != 1:
+                    raise ValidationPipelineError(f"checkpoint {suite!r}: {len(result.run_results)} results")
+                key, suite_result = next(iter(result.run_results.items()))
+                results.append((suite, key, suite_result))
+            identifiers: list[Any] = []
+            for suite, key, _ in results:
+                identifiers += [key, ExpectationSuiteIdentifier(name=suite)]
             try:
-                checkpoint = ctx.checkpoints.get(suite)
-                stored = ctx.suites.get(suite)
-            except gx.exceptions.DataContextError as exc:
-                raise ValidationPipelineError(f"GX project {self.root}: {exc} (run setup)") from exc
-            if (stored.meta or {}).get(_FINGERPRINT_KEY) != suite_fingerprint(suite):
-                raise ValidationPipelineError(
-                    f"GX suite {suite!r} under {self.root} differs from the code: run setup to update it"
-                )
-            try:
-                result = checkpoint.run(
-                    batch_parameters={"dataframe": frame},
-                    expectation_parameters=parameters,
-                    run_id=RunIdentifier(run_name=run_id, run_time=now),
-                )
+                ctx.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
             except Exception as exc:
-                raise ValidationPipelineError(f"GX checkpoint {suite!r} failed: {exc}") from exc
-            if len(result.run_results) != 1:
-                raise ValidationPipelineError(f"checkpoint {suite!r}: {len(result.run_results)} results")
-            key, suite_result = next(iter(result.run_results.items()))
-            docs = self._docs_path(ctx, key)
-        return self._report(suite, run_id, now, len(frame), suite_result, docs)
+                raise ValidationPipelineError(f"GX Data Docs for run {run_id!r} failed: {exc}") from exc
+            docs = [self._docs_path(ctx, key) for _, key, _ in results]
+        return [
+            self._report(suite, run_id, now, len(frame), suite_result, path)
+            for (frame, _), (suite, _, suite_result), path in zip(frames, results, docs, strict=True)
+        ]
 
     def _docs_path(self, ctx: Any, key: Any) -> str | None:
         for site in ctx.get_docs_sites_urls(resource_identifier=key, site_name=DOCS_SITE):

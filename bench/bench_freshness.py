@@ -4,6 +4,7 @@ REST API (POST /api/v2/dags/news_ingest/dagRuns with the feed's name); p50 and m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +35,25 @@ def call(method: str, path: str, body: dict | None = None, token: str | None = N
         return json.loads(resp.read() or b"{}")
 
 
+def trigger(token: str, attempts: int = 4) -> None:
+    """Trigger news_ingest for the feed, as an external client would: retrying a 5xx answer (the standalone
+    api-server shares one SQLite file with the scheduler and can answer 500 on a lock)."""
+    for attempt in range(attempts):
+        try:
+            call(
+                "POST",
+                "/api/v2/dags/news_ingest/dagRuns",
+                {"logical_date": None, "conf": {"feeds": ["fresh"]}},
+                token=token,
+            )
+            return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500 or attempt == attempts - 1:
+                raise
+            print(f"  trigger answered HTTP {exc.code}; retrying", flush=True)
+            time.sleep(1 + attempt)
+
+
 def write_feed(site: Path, pages: list[Path], n: int) -> None:
     entries = "".join(
         f"<item><title>Fresh {i}</title><link>{{{{BASE_URL}}}}/p/{pages[i].name}</link><guid>fresh-{i}</guid>"
@@ -52,7 +73,7 @@ def main() -> int:
 
     pages = aeb_pages()[:6]
     latencies = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         (root / "site" / "p").mkdir(parents=True)
         for p in pages:
@@ -103,12 +124,7 @@ def main() -> int:
                 for n in range(1, 6):
                     write_feed(root / "site", pages, n + 1)
                     t0 = time.monotonic()
-                    call(
-                        "POST",
-                        "/api/v2/dags/news_ingest/dagRuns",
-                        {"logical_date": None, "conf": {"feeds": ["fresh"]}},
-                        token=token,
-                    )
+                    trigger(token)
                     url = f"{site.base_url}/p/{pages[n].name}"
                     while time.monotonic() - t0 < 300:
                         wh = open_for_reading(root / "home" / "warehouse.duckdb")
@@ -121,11 +137,18 @@ def main() -> int:
                         raise SystemExit(f"try {n}: the item never reached v_articles")
                     latencies.append(time.monotonic() - t0)
                     print(f"try {n}: {latencies[-1]:.1f} s", flush=True)
+            except BaseException:
+                log.flush()
+                tail = (root / "standalone.log").read_text(errors="replace").splitlines()[-40:]
+                print("last lines of the airflow standalone log:\n" + "\n".join(tail), flush=True)
+                raise
             finally:
                 os.killpg(proc.pid, signal.SIGTERM)
                 try:
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
+                    pass
+                with contextlib.suppress(ProcessLookupError):  # stragglers of the group (workers)
                     os.killpg(proc.pid, signal.SIGKILL)
     p50 = statistics.median(latencies)
     out = write_result(

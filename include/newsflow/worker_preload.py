@@ -4,6 +4,11 @@ and model loading on its first page."""
 
 from __future__ import annotations
 
+import logging
+
 from newsflow.extraction import warm_up
 
-warm_up()
+try:
+    warm_up()
+except Exception:  # a cold worker is slower, not wrong: never let the warm-up stop the server
+    logging.getLogger(__name__).warning("extraction warm-up failed; workers start cold", exc_info=True)

@@ -20,7 +20,7 @@ from newsflow.articles import fetch_articles
 from newsflow.config import FeedConfig, FeedsFile, Settings, data_home
 from newsflow.feeds import poll_feed
 from newsflow.fetcher import Fetcher
-from newsflow.gate import ensure_project, validate_batch
+from newsflow.gate import GateResult, ensure_project, validate_batch
 from newsflow.models import Batch, FeedState, PollResult
 from newsflow.netguard import NetGuard
 from newsflow.rawstore import RawStore
@@ -130,22 +130,24 @@ def run_cycle(
             plan = wh.plan(polls, config.settings.max_item_attempts)
         with summary.timed("fetch+extract"):
             outcomes = fetch_articles(plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts)
-        with summary.timed("classify"):
-            classifier = make_classifier(config.taxonomy)
-            topics = classify_articles(
-                (o.article for o in outcomes if o.article is not None),
-                classifier,
-                workers=cpu_workers(config.settings),
-            )
+        # A cycle that brings nothing new (the usual one) neither classifies nor validates.
+        articles = [o.article for o in outcomes if o.article is not None]
+        classifier, topics = None, []
+        if articles:
+            with summary.timed("classify"):
+                classifier = make_classifier(config.taxonomy)
+                topics = classify_articles(articles, classifier, workers=cpu_workers(config.settings))
         batch = Batch(polls=polls, outcomes=plan.duplicates + outcomes, topics=topics)
-        with summary.timed("validate"):
-            gate = validate_batch(
-                batch,
-                ensure_project(home or data_home()),
-                run_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
-                now=now,
-                topic_names=classifier.topics,
-            )
+        gate = GateResult(batch, [], 0.0)
+        if classifier is not None:
+            with summary.timed("validate"):
+                gate = validate_batch(
+                    batch,
+                    ensure_project(home or data_home()),
+                    run_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
+                    now=now,
+                    topic_names=classifier.topics,
+                )
         with summary.timed("load"):
             stats = wh.load_batch(gate.batch, now=now)
             wh.publish()

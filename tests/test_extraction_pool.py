@@ -60,3 +60,41 @@ def test_process_pool_matches_in_process(tmp_path: Path) -> None:
     assert all(o.status == "loaded" for o in results[2]) and len(results[2]) == len(items)
     assert comparable(results[1]) == comparable(results[2])
     assert all(o.article and o.article.raw_path for o in results[2])  # raw HTML kept by the parent
+
+
+def test_in_process_extraction_runs_one_page_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fetch threads download concurrently but extract one page at a time in-process: two trafilatura calls
+    at once in one process crashed the interpreter (a segmentation fault inside lxml)."""
+    import threading
+    import time
+
+    import newsflow.articles as articles
+
+    active, peak, guard = [0], [0], threading.Lock()
+    real = articles.build_outcome
+
+    def watched(*args, **kwargs):  # type: ignore[no-untyped-def]
+        with guard:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.02)  # give the other fetch threads every chance to overlap
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with guard:
+                active[0] -= 1
+
+    monkeypatch.setattr(articles, "build_outcome", watched)
+    pages = sorted(p.name for p in (SAMPLE_SITE / "articles").glob("*.html"))
+    with StaticSite(port=0) as site:
+        items = [
+            FeedItem(f"i{n}", "f", str(n), u, canonical_url(u), None, None, None, None, None, "h")
+            for n, u in enumerate(f"{site.base_url}/articles/{name}" for name in pages)
+        ]
+        assert len(items) < articles.MIN_ITEMS_FOR_PROCESSES  # the in-process path
+        with Fetcher(settings(2), NetGuard([f"127.0.0.1:{site.port}"])) as f:
+            outcomes = fetch_articles(items, f, settings(2), RawStore(tmp_path))
+    assert [o.status for o in outcomes] == ["loaded"] * len(items)
+    assert peak[0] == 1

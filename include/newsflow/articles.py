@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,6 +25,10 @@ from newsflow.workers import worker_context, worker_count
 LOGGER = logging.getLogger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 MIN_ITEMS_FOR_PROCESSES = 16  # below this, starting worker processes costs more than it saves
+IN_PROCESS_EXTRACTION = threading.Lock()
+"""One in-process extraction at a time: trafilatura shares compiled lxml XPath objects between calls, and two
+fetch threads extracting at once crashed the interpreter (a segmentation fault, seen in the test suite).
+Extraction is CPU-bound under the GIL anyway, so serialising it costs no throughput."""
 
 
 def _failed(item: FeedItem, reason: str, retryable: bool, attempts: int) -> ItemOutcome:
@@ -142,7 +147,11 @@ def fetch_articles(
             if isinstance(got, ItemOutcome):
                 return got
             args = (item, got.url, got.status, got.body, settings.min_body_words, tries)
-            outcome = pool.submit(build_outcome, *args).result() if pool else build_outcome(*args)
+            if pool is not None:
+                outcome = pool.submit(build_outcome, *args).result()
+            else:
+                with IN_PROCESS_EXTRACTION:
+                    outcome = build_outcome(*args)
             if outcome.article is not None and raw is not None:
                 a = outcome.article
                 stored = raw.put(a.article_id, a.body_hash, got.body, a.fetched_at)

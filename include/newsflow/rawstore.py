@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,10 +21,15 @@ class RawStore:
         path = self.root.parent / rel
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            with gzip.open(tmp, "wb", compresslevel=1) as fh:  # fast: it runs beside extraction
-                fh.write(html)
-            tmp.replace(path)
+            # A temporary file of its own per call: two fetch threads may store the same page at once.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as fh:
+                    fh.write(html)  # level 1: fast, it runs beside extraction
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return rel.as_posix()
 
     def get(self, rel: str) -> bytes:

@@ -1000,9 +1000,8 @@ class GXProject:
                     stored = ctx.suites.get(suite)
                 except gx.exceptions.DataContextError as exc:
                     raise ValidationPipelineError(f"GX project {self.root}: {exc} (run setup)") from exc
-                if (stored.meta or {}).get(_FINGERPRINT_KEY) != suite_fingerprint(
-                    suite
-                ) or checkpoint.actions:
+                stale = (stored.meta or {}).get(_FINGERPRINT_KEY) != suite_fingerprint(suite)
+                if stale or checkpoint.actions:  # actions: set up by an older newsflow (Data Docs per suite)
                     raise ValidationPipelineError(
                         f"GX suite {suite!r} under {self.root} differs from the code: run setup to update it"
                     )

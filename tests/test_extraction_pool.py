@@ -25,26 +25,30 @@ def settings(workers: int) -> Settings:
     )
 
 
+def feed_items(links: list[str]) -> list[FeedItem]:
+    """Bare feed entries for ``links`` (no feed text, no date: the page gives everything)."""
+    return [
+        FeedItem(
+            item_id=f"i{n}",
+            feed="f",
+            guid=str(n),
+            link=u,
+            canonical_url=canonical_url(u),
+            title=None,
+            summary=None,
+            content=None,
+            author=None,
+            published_at=None,
+            entry_hash="h",
+        )
+        for n, u in enumerate(links)
+    ]
+
+
 def test_process_pool_matches_in_process(tmp_path: Path) -> None:
     pages = sorted(p.name for p in (SAMPLE_SITE / "articles").glob("*.html"))
     with StaticSite(port=0) as site:
-        links = [f"{site.base_url}/articles/{name}?copy={n}" for n in range(2) for name in pages]
-        items = [
-            FeedItem(
-                item_id=f"i{n}",
-                feed="f",
-                guid=str(n),
-                link=u,
-                canonical_url=canonical_url(u),
-                title=None,
-                summary=None,
-                content=None,
-                author=None,
-                published_at=None,
-                entry_hash="h",
-            )
-            for n, u in enumerate(links)
-        ]
+        items = feed_items([f"{site.base_url}/articles/{name}?copy={n}" for n in range(2) for name in pages])
         assert extraction_workers(settings(2), len(items)) == 2
         assert extraction_workers(settings(1), len(items)) == 1
         results = {}
@@ -89,10 +93,7 @@ def test_in_process_extraction_runs_one_page_at_a_time(
     monkeypatch.setattr(articles, "build_outcome", watched)
     pages = sorted(p.name for p in (SAMPLE_SITE / "articles").glob("*.html"))
     with StaticSite(port=0) as site:
-        items = [
-            FeedItem(f"i{n}", "f", str(n), u, canonical_url(u), None, None, None, None, None, "h")
-            for n, u in enumerate(f"{site.base_url}/articles/{name}" for name in pages)
-        ]
+        items = feed_items([f"{site.base_url}/articles/{name}" for name in pages])
         assert len(items) < articles.MIN_ITEMS_FOR_PROCESSES  # the in-process path
         with Fetcher(settings(2), NetGuard([f"127.0.0.1:{site.port}"])) as f:
             outcomes = fetch_articles(items, f, settings(2), RawStore(tmp_path))

@@ -416,6 +416,44 @@ def test_one_batch_validates_both_suites_and_builds_their_data_docs_once(project
     assert q.GXProject(project_copy).validate_all(frames[:1], "batch-3", NOW, topic_names=TOPICS)[0].success
 
 
+def test_data_docs_reuse_compiled_templates_and_render_a_suite_page_once_per_version(
+    project_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jinja2
+
+    project = q.GXProject(project_copy)
+    frames = [(q.articles_frame([make_article(n) for n in range(3)]), q.ARTICLES_SUITE)]
+    suite_page = project.data_docs_dir / "expectations" / f"{q.ARTICLES_SUITE}.html"
+    first = project.validate_all(frames, "docs-1", NOW, topic_names=TOPICS)[0]
+    rendered = suite_page.stat().st_mtime_ns
+
+    compiled: list[str | None] = []
+    compile_template = jinja2.Environment.compile
+
+    def counting(self: jinja2.Environment, source: Any, name: str | None = None, *a: Any, **k: Any) -> Any:
+        compiled.append(name)
+        return compile_template(self, source, name, *a, **k)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    second = project.validate_all(frames, "docs-2", NOW + timedelta(minutes=1), topic_names=TOPICS)[0]
+    assert second.data_docs_path and (project_copy / second.data_docs_path).is_file()
+    assert first.data_docs_path and (project_copy / first.data_docs_path).is_file()
+    assert compiled == []  # every template came from the bytecode cache of the first build
+    assert suite_page.stat().st_mtime_ns == rendered  # the unchanged suite's page was not rendered again
+
+    # setup changes the suite: its page goes, and the next validation renders it from the new suite
+    path = project_copy / "gx" / "expectations" / f"{q.ARTICLES_SUITE}.json"
+    stale = json.loads(path.read_text())
+    stale["meta"]["newsflow_fingerprint"] = "0" * 16
+    stale["expectations"] = stale["expectations"][:3]
+    path.write_text(json.dumps(stale))
+    q.setup(project_copy)
+    assert not suite_page.exists()
+    project.validate_all(frames, "docs-3", NOW + timedelta(minutes=2), topic_names=TOPICS)
+    assert suite_page.is_file() and suite_page.stat().st_mtime_ns != rendered
+    assert "feed_summary" in suite_page.read_text()  # from an expectation the stale suite had lost
+
+
 def _validate_in_a_process(root: str, worker: int, barrier: Any, runs: int) -> list[tuple[str, int]]:
     barrier.wait()
     out = []

@@ -37,7 +37,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from newsflow.config import ConfigError
+from newsflow.config import ConfigError, parse_yaml
 
 LOGGER = logging.getLogger(__name__)
 
@@ -213,7 +213,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
     """Load and validate a taxonomy file (``None``: the packaged default ``config/taxonomy.yaml``)."""
     p = Path(path) if path is not None else DEFAULT_TAXONOMY_FILE
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = parse_yaml(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise TaxonomyError(f"{p}: cannot read: {exc}") from exc
     except yaml.YAMLError as exc:

@@ -127,9 +127,18 @@ class FeedsFile(_Strict):
         return [f for f in self.feeds if f.enabled]
 
 
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: the same safe subset
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with libyaml's parser when PyYAML has it (the packaged taxonomy parses in 0.02 s
+    instead of 0.1 s); raises ``yaml.YAMLError`` on bad YAML."""
+    return yaml.load(text, Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from exc
     except yaml.YAMLError as exc:
@@ -144,7 +153,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def default_settings_dict() -> dict[str, Any]:
     """The packaged defaults of ``config/settings.yaml``."""
     text = resources.files("newsflow").joinpath("config/settings.yaml").read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = parse_yaml(text)
     assert isinstance(data, dict)
     return data
 

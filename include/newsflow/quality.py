@@ -861,6 +861,8 @@ class GXProject:
         gx = _gx()
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        from newsflow.gxviews import SITE_VIEWS
+
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
             ctx = self._context(gx)
@@ -872,10 +874,12 @@ class GXProject:
                 dict(variables.progress_bars or {}) != quiet
                 or variables.analytics_enabled is not False
                 or site.get("show_how_to_buttons") is not False
+                or any(site.get(key) != value for key, value in SITE_VIEWS.items())
             ):
                 variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
                 variables.analytics_enabled = False
                 site["show_how_to_buttons"] = False  # they link to docs.greatexpectations.io
+                site.update(SITE_VIEWS)  # views that keep their compiled templates
                 sites[DOCS_SITE] = site
                 variables.data_docs_sites = sites
                 variables.save()
@@ -893,7 +897,9 @@ class GXProject:
                     batch = asset.get_batch_definition(BATCH_DEFINITION)
                 except KeyError:
                     batch = asset.add_batch_definition_whole_dataframe(BATCH_DEFINITION)
-                suite = self._ensure_suite(gx, ctx, name, specs)
+                suite, changed = self._ensure_suite(gx, ctx, name, specs)
+                if changed:  # the next validation renders the suite's page again
+                    self._suite_page(name).unlink(missing_ok=True)
                 try:
                     definition = ctx.validation_definitions.get(name)
                 except gx.exceptions.DataContextError:
@@ -916,22 +922,28 @@ class GXProject:
                     )
         LOGGER.info("GX project ready under %s", self.gx_dir)
 
+    def _suite_page(self, suite: str) -> Path:
+        """The suite's Data Docs page (GX's layout)."""
+        return self.data_docs_dir / "expectations" / f"{suite}.html"
+
     @staticmethod
-    def _ensure_suite(gx: Any, ctx: Any, name: str, specs: Sequence[ExpectationSpec]) -> Any:
+    def _ensure_suite(gx: Any, ctx: Any, name: str, specs: Sequence[ExpectationSpec]) -> tuple[Any, bool]:
+        """The stored suite, created or updated from the code when its fingerprint differs; and whether it
+        was written."""
         fingerprint = suite_fingerprint(name)
         try:
             existing = ctx.suites.get(name)
         except gx.exceptions.DataContextError:
             existing = None
         if existing is not None and (existing.meta or {}).get(_FINGERPRINT_KEY) == fingerprint:
-            return existing
+            return existing, False
         suite = gx.ExpectationSuite(
             name=name,
             expectations=[_build_expectation(gx, s) for s in specs],
             meta={_FINGERPRINT_KEY: fingerprint, "defined_in": __name__},
         )
         LOGGER.info("GX suite %s: %s", name, "updated" if existing is not None else "created")
-        return ctx.suites.add_or_update(suite)
+        return ctx.suites.add_or_update(suite), True
 
     # -- validation (any task, any number of processes) -----------------------------------------------
     def validate(
@@ -960,7 +972,8 @@ class GXProject:
         topic_names: Sequence[str] | None = None,
     ) -> list[ValidationReport]:
         """Validate each ``(frame, suite)`` of one batch with the suite's stored checkpoint (only ``get`` and
-        ``run``), then build the Data Docs of all the results at once (one index build per batch).
+        ``run``), then build the Data Docs of all the results at once (one index build per batch; a suite's
+        own page only when it is missing: setup removes it when it changes the suite).
 
         ``now`` is the reference time (dates after ``now + clock_skew`` are in the future) and the GX run
         time; ``topic_names`` defaults to the packaged taxonomy's. Raises :class:`SchemaDriftError` for a
@@ -1019,7 +1032,9 @@ class GXProject:
                 results.append((suite, key, suite_result))
             identifiers: list[Any] = []
             for suite, key, _ in results:
-                identifiers += [key, ExpectationSuiteIdentifier(name=suite)]
+                identifiers.append(key)
+                if not self._suite_page(suite).is_file():  # rendered once per suite version (see setup)
+                    identifiers.append(ExpectationSuiteIdentifier(name=suite))
             try:
                 ctx.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=identifiers)
             except Exception as exc:

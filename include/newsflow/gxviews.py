@@ -1,0 +1,60 @@
+"""GX Data Docs views that keep their compiled Jinja templates.
+
+GX builds new view objects, each with a new Jinja environment, for every Data Docs build, so every batch
+recompiled the same ~50 templates (about 0.15 s of a batch's validation). These views are GX's own, with a
+Jinja bytecode cache: the compiled templates are kept per user in the system temp directory (Jinja's
+``FileSystemBytecodeCache`` default, which refuses a directory it does not own), so a new process loads them
+instead of compiling. The GX project names these classes in its Data Docs site (see
+:data:`SITE_VIEWS`); GX imports this module only when it builds Data Docs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from great_expectations.render.view.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
+from jinja2 import BytecodeCache, FileSystemBytecodeCache
+
+LOGGER = logging.getLogger(__name__)
+_CACHE: list[BytecodeCache | None] = []
+
+
+def template_cache() -> BytecodeCache | None:
+    """The process's bytecode cache (created once); None when no safe directory exists."""
+    if not _CACHE:
+        try:
+            _CACHE.append(FileSystemBytecodeCache())
+        except (OSError, RuntimeError) as exc:  # no private temp directory: compile as GX does
+            LOGGER.warning("Data Docs templates are compiled on every build: %s", exc)
+            _CACHE.append(None)
+    return _CACHE[0]
+
+
+class CachedPageView(DefaultJinjaPageView):
+    """GX's page view (suite and validation pages) with compiled templates cached."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.env.bytecode_cache = template_cache()
+
+
+class CachedIndexPageView(DefaultJinjaIndexPageView):
+    """GX's index page view with compiled templates cached."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.env.bytecode_cache = template_cache()
+
+
+_PAGE_VIEW = {"module_name": __name__, "class_name": CachedPageView.__name__}
+SITE_VIEWS: dict[str, Any] = {
+    "site_index_builder": {
+        "class_name": "DefaultSiteIndexBuilder",
+        "view": {"module_name": __name__, "class_name": CachedIndexPageView.__name__},
+    },
+    "site_section_builders": {
+        section: {"view": dict(_PAGE_VIEW)} for section in ("expectations", "validations", "profiling")
+    },
+}
+"""The Data Docs site settings that select these views (merged into the site's config by GX)."""

@@ -363,3 +363,25 @@ def test_worker_processes_score_exactly_like_one_process(clf: Classifier) -> Non
     alone = classify_texts(texts, clf)
     assert classify_texts(texts, clf, workers=2) == alone
     assert sum(r.assigned for r in alone) > 10 and len(alone) == 3 * len(texts)
+
+
+def test_a_shared_pool_scores_like_one_process_and_refuses_another_classifier(clf: Classifier) -> None:
+    """``newsflow run`` extracts and then classifies on one set of workers, which hold the classifier."""
+    from newsflow.topics import MIN_TEXTS_FOR_POOL, classifier_pool, classify_texts
+
+    stories = [json.loads(line) for line in need_shared(DEV).read_text(encoding="utf-8").splitlines()]
+    texts = [(f"{i:016x}", s.get("title"), s.get("text")) for i, s in enumerate(stories)]
+    assert len(texts) >= MIN_TEXTS_FOR_POOL
+    alone = classify_texts(texts, clf)
+    data = default_dict()
+    next(iter(data["topics"].values()))["threshold"] = 0.99
+    other = Classifier(taxonomy_from_dict(data))
+    assert other.version != clf.version
+    with classifier_pool(clf, 2) as pool:
+        assert classify_texts(texts, clf, workers=2, pool=pool) == alone
+        assert (
+            classify_texts(texts[:MIN_TEXTS_FOR_POOL], clf, workers=2, pool=pool)
+            == alone[: 3 * MIN_TEXTS_FOR_POOL]
+        )
+        with pytest.raises(RuntimeError, match="does not hold classifier"):
+            classify_texts(texts, other, workers=2, pool=pool)

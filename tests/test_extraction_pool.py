@@ -99,3 +99,49 @@ def test_in_process_extraction_runs_one_page_at_a_time(
             outcomes = fetch_articles(items, f, settings(2), RawStore(tmp_path))
     assert [o.status for o in outcomes] == ["loaded"] * len(items)
     assert peak[0] == 1
+
+
+def test_a_callers_pool_does_the_extraction_and_stays_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given the caller's worker pool (``newsflow run`` passes one that then classifies), even a small batch
+    is extracted there, with the same result, and the pool is left running for the caller."""
+    import newsflow.articles as articles
+    from newsflow.topics import MIN_TEXTS_FOR_POOL, classifier_pool, classify_texts, make_classifier
+
+    in_process: list[int] = []
+
+    class Counted:
+        def __enter__(self) -> None:
+            in_process.append(1)
+
+        def __exit__(self, *exc: object) -> None:
+            return None
+
+    pages = sorted(p.name for p in (SAMPLE_SITE / "articles").glob("*.html"))
+    clf = make_classifier()
+    with StaticSite(port=0) as site:
+        items = feed_items([f"{site.base_url}/articles/{name}" for name in pages])
+        assert len(items) < articles.MIN_ITEMS_FOR_PROCESSES  # alone, this batch would stay in-process
+        with Fetcher(settings(2), NetGuard([f"127.0.0.1:{site.port}"])) as f:
+            monkeypatch.setattr(articles, "IN_PROCESS_EXTRACTION", Counted())
+            alone = fetch_articles(items, f, settings(2), RawStore(tmp_path / "alone"))
+            assert len(in_process) == len(items)
+            in_process.clear()
+            with classifier_pool(clf, 2) as pool:
+                pooled = fetch_articles(items, f, settings(2), RawStore(tmp_path / "pooled"), pool=pool)
+                texts = [
+                    (f"{n:016x}", o.article.title, o.article.body)
+                    for n, o in enumerate(pooled * 8)
+                    if o.article
+                ]
+                assert len(texts) >= MIN_TEXTS_FOR_POOL
+                topics = classify_texts(texts, clf, workers=2, pool=pool)  # the pool is still open
+    assert in_process == []  # no page was extracted in this process
+
+    def comparable(outcomes):  # type: ignore[no-untyped-def]
+        return [dataclasses.replace(o.article, fetched_at=None, raw_path=None) for o in outcomes]
+
+    assert [o.status for o in pooled] == ["loaded"] * len(items)
+    assert comparable(pooled) == comparable(alone)
+    assert topics == classify_texts(texts, clf)

@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from newsflow.config import Settings
@@ -128,17 +128,20 @@ def fetch_articles(
     *,
     robots: RobotsPolicy | None = None,
     attempts: Mapping[str, int] | None = None,
+    pool: Executor | None = None,
 ) -> list[ItemOutcome]:
     """Fetch many items concurrently (threads: per-host politeness is the fetcher's) and extract them in
-    worker processes, one per core, so extraction is not bound to one core by the GIL."""
+    worker processes, one per core, so extraction is not bound to one core by the GIL: those of ``pool``
+    when given (the caller's, kept running), else processes started for this call."""
     items = list(items)
     if not items:
         return []
     if robots is None and settings.respect_robots:
         robots = policy_for(fetcher)
     attempts = attempts or {}
-    workers = extraction_workers(settings, len(items))
-    pool = ProcessPoolExecutor(workers, mp_context=worker_context()) if workers > 1 else None
+    own = None
+    if pool is None and (workers := extraction_workers(settings, len(items))) > 1:
+        pool = own = ProcessPoolExecutor(workers, mp_context=worker_context())
 
     def work(item: FeedItem) -> ItemOutcome:
         tries = attempts.get(item.item_id, 1)
@@ -165,5 +168,5 @@ def fetch_articles(
         with ThreadPoolExecutor(max_workers=min(settings.concurrency, len(items))) as threads:
             return list(threads.map(work, items))
     finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+        if own is not None:
+            own.shutdown(cancel_futures=True)

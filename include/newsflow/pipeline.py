@@ -11,12 +11,12 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsflow.articles import fetch_articles
+from newsflow.articles import extraction_workers, fetch_articles
 from newsflow.config import FeedConfig, FeedsFile, Settings, data_home
 from newsflow.feeds import poll_feed
 from newsflow.fetcher import Fetcher
@@ -25,9 +25,8 @@ from newsflow.models import Batch, FeedState, PollResult
 from newsflow.netguard import NetGuard
 from newsflow.rawstore import RawStore
 from newsflow.schedule import is_due
-from newsflow.topics import classify_articles, classify_texts, make_classifier
+from newsflow.topics import classifier_pool, classify_articles, classify_texts, make_classifier
 from newsflow.warehouse import LoadStats, Warehouse
-from newsflow.workers import cpu_workers
 
 LOGGER = logging.getLogger(__name__)
 
@@ -128,18 +127,26 @@ def run_cycle(
             summary.feeds_skipped = len(feeds) - len(due)
             polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
             plan = wh.plan(polls, config.settings.max_item_attempts)
-        with summary.timed("fetch+extract"):
-            outcomes = fetch_articles(plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts)
-        # A cycle that brings nothing new (the usual one) neither classifies nor validates.
-        articles = [o.article for o in outcomes if o.article is not None]
-        classifier, topics = None, []
-        if articles:
-            with summary.timed("classify"):
-                classifier = make_classifier(config.taxonomy)
-                topics = classify_articles(articles, classifier, workers=cpu_workers(config.settings))
+        # A cycle that brings nothing new (the usual one) neither starts workers, classifies nor validates.
+        classifier = make_classifier(config.taxonomy) if plan.to_fetch else None
+        workers = extraction_workers(config.settings, len(plan.to_fetch))
+        with ExitStack() as stack:
+            # One set of worker processes extracts the pages, then classifies the articles.
+            pool = None
+            if classifier is not None and workers > 1:
+                pool = stack.enter_context(classifier_pool(classifier, workers))
+            with summary.timed("fetch+extract"):
+                outcomes = fetch_articles(
+                    plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts, pool=pool
+                )
+            articles = [o.article for o in outcomes if o.article is not None]
+            topics = []
+            if classifier is not None and articles:
+                with summary.timed("classify"):
+                    topics = classify_articles(articles, classifier, workers=workers, pool=pool)
         batch = Batch(polls=polls, outcomes=plan.duplicates + outcomes, topics=topics)
         gate = GateResult(batch, [], 0.0)
-        if classifier is not None:
+        if classifier is not None and articles:
             with summary.timed("validate"):
                 gate = validate_batch(
                     batch,

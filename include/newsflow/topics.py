@@ -16,6 +16,7 @@ from newsflow.models import Article, TopicRow
 from newsflow.workers import worker_context
 
 MIN_TEXTS_FOR_PROCESSES = 256  # measured break-even: ~180 articles (1.5 ms each; 2 workers start in 0.1 s)
+MIN_TEXTS_FOR_POOL = 32  # with the workers already running (a pool from classifier_pool) only IPC is extra
 _worker_classifier: Classifier | None = None
 
 
@@ -24,21 +25,32 @@ def make_classifier(taxonomy: str | Path | None = None) -> Classifier:
     return Classifier(load_taxonomy(taxonomy))
 
 
+def classifier_pool(classifier: Classifier, workers: int) -> ProcessPoolExecutor:
+    """Worker processes that hold ``classifier``: pass it to :func:`classify_texts` (``pool=``) and use it for
+    other work too (extraction), so one set of warm workers serves a whole cycle."""
+    return ProcessPoolExecutor(
+        workers, mp_context=worker_context(), initializer=_set_worker_classifier, initargs=(classifier,)
+    )
+
+
 def classify_texts(
-    texts: Iterable[tuple[str, str | None, str | None]], classifier: Classifier, *, workers: int = 1
+    texts: Iterable[tuple[str, str | None, str | None]],
+    classifier: Classifier,
+    *,
+    workers: int = 1,
+    pool: ProcessPoolExecutor | None = None,
 ) -> list[TopicRow]:
     """Topic rows for ``(article_id, title, body)`` triples: one row per article and topic, in input order.
 
-    With ``workers`` > 1 and enough texts, the texts are scored in that many worker processes.
+    With enough texts they are scored in worker processes: those of ``pool`` (made by :func:`classifier_pool`
+    for this classifier, ``workers`` of them), or else ``workers`` (> 1) processes started for this call.
     """
     items = list(texts)
+    if pool is not None and len(items) >= MIN_TEXTS_FOR_POOL:
+        return _classify_in(pool, items, classifier, workers)
     if workers > 1 and len(items) >= MIN_TEXTS_FOR_PROCESSES:
-        size = -(-len(items) // (workers * 4))  # a few chunks per worker evens out long articles
-        chunks = [items[i : i + size] for i in range(0, len(items), size)]
-        with ProcessPoolExecutor(
-            workers, mp_context=worker_context(), initializer=_set_worker_classifier, initargs=(classifier,)
-        ) as pool:
-            return [row for part in pool.map(_classify_chunk, chunks) for row in part]
+        with classifier_pool(classifier, workers) as own:
+            return _classify_in(own, items, classifier, workers)
     rows = []
     for article_id, title, body in items:
         for score in classifier.classify(title, body):
@@ -55,20 +67,37 @@ def classify_texts(
     return rows
 
 
+def _classify_in(
+    pool: ProcessPoolExecutor,
+    items: Sequence[tuple[str, str | None, str | None]],
+    classifier: Classifier,
+    workers: int,
+) -> list[TopicRow]:
+    size = -(-len(items) // (max(workers, 1) * 4))  # a few chunks per worker evens out long articles
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    parts = pool.map(_classify_chunk, chunks, [classifier.version] * len(chunks))
+    return [row for part in parts for row in part]
+
+
 def _set_worker_classifier(classifier: Classifier) -> None:
     global _worker_classifier
     _worker_classifier = classifier
 
 
-def _classify_chunk(texts: Sequence[tuple[str, str | None, str | None]]) -> list[TopicRow]:
-    assert _worker_classifier is not None, "worker started without a classifier"
+def _classify_chunk(texts: Sequence[tuple[str, str | None, str | None]], version: str) -> list[TopicRow]:
+    if _worker_classifier is None or _worker_classifier.version != version:
+        raise RuntimeError(f"this worker does not hold classifier {version} (use classifier_pool)")
     return classify_texts(texts, _worker_classifier)
 
 
 def classify_articles(
-    articles: Iterable[Article], classifier: Classifier, *, workers: int = 1
+    articles: Iterable[Article],
+    classifier: Classifier,
+    *,
+    workers: int = 1,
+    pool: ProcessPoolExecutor | None = None,
 ) -> list[TopicRow]:
     """Topic rows for freshly extracted articles (once per article: two items may bring the same one)."""
     unique = {a.article_id: a for a in reversed(list(articles))}  # the first copy wins
     texts = ((a.article_id, a.title, a.body) for a in reversed(unique.values()))
-    return classify_texts(texts, classifier, workers=workers)
+    return classify_texts(texts, classifier, workers=workers, pool=pool)

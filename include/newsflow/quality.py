@@ -105,7 +105,14 @@ class SchemaDriftError(ValidationPipelineError):
 # ----------------------------------------------------------------------------------------------------
 
 _PY_TYPES: dict[Any, str] = {str: "str", datetime: "Timestamp", int: "int64", float: "float64", bool: "bool"}
-_DTYPES = {"str": "str", "Timestamp": "datetime64[us, UTC]", "float64": "float64", "list": "object"}
+# Text as Python-backed strings: a batch frame is small, and GX's row filtering on Arrow-backed text (pandas'
+# default) made both suites ~10 % slower (measured: 1.03-1.18 s against 0.88-0.92 s for 181 articles).
+_DTYPES = {
+    "str": "string[python]",
+    "Timestamp": "datetime64[us, UTC]",
+    "float64": "float64",
+    "list": "object",
+}
 
 
 def _unwrap(hint: Any) -> tuple[Any, bool]:

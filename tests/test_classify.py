@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -385,3 +387,7 @@ def test_a_shared_pool_scores_like_one_process_and_refuses_another_classifier(cl
         )
         with pytest.raises(RuntimeError, match="does not hold classifier"):
             classify_texts(texts, other, workers=2, pool=pool)
+        # A worker that dies (as a crash in extraction would kill it) breaks the pool: score in-process.
+        with pytest.raises(BrokenProcessPool):
+            pool.submit(os._exit, 1).result()
+        assert classify_texts(texts, clf, workers=2, pool=pool) == alone

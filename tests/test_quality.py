@@ -518,3 +518,19 @@ def test_prune_results_keeps_only_the_newest_n_per_suite(project_copy: Path) -> 
     index = (project.data_docs_dir / "index.html").read_text()
     assert "prune-3" in index and "prune-0" not in index
     assert q.prune_results(project_copy, keep=2) == 0
+
+
+def test_the_data_docs_template_cache_can_only_save_time(tmp_path: Path) -> None:
+    """A cache directory that cannot be written (here: missing) means compiling, not a failed build."""
+    import jinja2
+
+    from newsflow.gxviews import _BestEffortCache
+
+    templates = jinja2.DictLoader({"page.j2": "{{ 1 + x }}"})
+    for directory, kept in ((tmp_path / "cache", 1), (tmp_path / "missing", 0)):
+        if kept:
+            directory.mkdir()
+        for x in (1, 2):  # the second environment loads what the first one compiled, if it could be kept
+            env = jinja2.Environment(loader=templates, bytecode_cache=_BestEffortCache(str(directory)))
+            assert env.get_template("page.j2").render(x=x) == str(1 + x)
+        assert len(list(directory.glob("*.cache"))) == kept

@@ -15,16 +15,35 @@ from typing import Any
 
 from great_expectations.render.view.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 from jinja2 import BytecodeCache, FileSystemBytecodeCache
+from jinja2.bccache import Bucket
 
 LOGGER = logging.getLogger(__name__)
 _CACHE: list[BytecodeCache | None] = []
+
+
+class _BestEffortCache(FileSystemBytecodeCache):
+    """A cache that can only save time: a file it cannot read or write (a full or read-only temp directory)
+    means compiling as GX does, never a failed Data Docs build."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError as exc:
+            LOGGER.debug("Data Docs template cache unreadable: %s", exc)
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError as exc:
+            LOGGER.debug("Data Docs template cache not written: %s", exc)
 
 
 def template_cache() -> BytecodeCache | None:
     """The process's bytecode cache (created once); None when no safe directory exists."""
     if not _CACHE:
         try:
-            _CACHE.append(FileSystemBytecodeCache())
+            _CACHE.append(_BestEffortCache())
         except (OSError, RuntimeError) as exc:  # no private temp directory: compile as GX does
             LOGGER.warning("Data Docs templates are compiled on every build: %s", exc)
             _CACHE.append(None)

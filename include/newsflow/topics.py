@@ -7,14 +7,17 @@ refetch and running it twice changes nothing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from newsflow.classify import Classifier, load_taxonomy
 from newsflow.models import Article, TopicRow
 from newsflow.workers import worker_context
 
+LOGGER = logging.getLogger(__name__)
 MIN_TEXTS_FOR_PROCESSES = 256  # measured break-even: ~180 articles (1.5 ms each; 2 workers start in 0.1 s)
 MIN_TEXTS_FOR_POOL = 32  # with the workers already running (a pool from classifier_pool) only IPC is extra
 _worker_classifier: Classifier | None = None
@@ -47,7 +50,10 @@ def classify_texts(
     """
     items = list(texts)
     if pool is not None and len(items) >= MIN_TEXTS_FOR_POOL:
-        return _classify_in(pool, items, classifier, workers)
+        try:
+            return _classify_in(pool, items, classifier, workers)
+        except BrokenProcessPool as exc:  # a worker died (extraction crashed it): score here instead
+            LOGGER.warning("worker pool broken (%s): classifying %d texts in this process", exc, len(items))
     if workers > 1 and len(items) >= MIN_TEXTS_FOR_PROCESSES:
         with classifier_pool(classifier, workers) as own:
             return _classify_in(own, items, classifier, workers)

@@ -2,7 +2,10 @@
 loopback, against a bare loop of ``trafilatura.extract()`` over the same pages, in the same run.
 
 Politeness delays are set to zero for the loopback host (one server, ours). The GX import and project set-up
-happen before timing (a long-running worker pays them once); both timings are medians of ``--rounds``.
+happen before timing (a long-running worker pays them once). Each round times one pipeline cycle and one bare
+loop back to back, in alternating order; the ratio reported against the target is the median of the rounds'
+own ratios, which a machine whose speed drifts between rounds disturbs less than a ratio of medians (also
+reported, with both rates).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from common import aeb_pages, build_site, feeds_file, table, write_result
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--feeds", type=int, default=6)
     parser.add_argument(
         "--copies",
@@ -54,20 +57,32 @@ def main() -> int:
                 )
             )
             ensure_project(root / "home")  # GX imported and set up before timing
-            for r in range(args.rounds):
+
+            def pipeline(r: int) -> None:
                 t0 = time.perf_counter()
                 summary = run_cycle(cfg, root / f"w{r}.duckdb", home=root / "home", force=True)
                 pipeline_s.append(time.perf_counter() - t0)
                 loaded.append(summary.load.articles_inserted + summary.load.quarantined)
                 stages.append({k: round(v, 3) for k, v in summary.timings.items()})
+
+            def bare() -> None:
                 t0 = time.perf_counter()
                 for _ in range(args.copies):
                     for html in htmls:
                         trafilatura.extract(html)
                 bare_s.append(time.perf_counter() - t0)
+
+            for r in range(args.rounds):
+                if r % 2:
+                    bare()
+                    pipeline(r)
+                else:
+                    pipeline(r)
+                    bare()
     n = len(pages) * args.copies
     pipe_rate, bare_rate = n / statistics.median(pipeline_s), n / statistics.median(bare_s)
-    ratio = pipe_rate / bare_rate
+    round_ratios = [b / p for p, b in zip(pipeline_s, bare_s, strict=True)]
+    ratio = statistics.median(round_ratios)
     median_round = stages[pipeline_s.index(statistics.median_low(pipeline_s))]
     result = {
         "pages": n,
@@ -76,19 +91,25 @@ def main() -> int:
         "pipeline_s": pipeline_s,
         "pipeline_stage_s": stages,
         "bare_extract_s": bare_s,
+        "round_ratios": [round(x, 2) for x in round_ratios],
         "pipeline_pages_per_s": round(pipe_rate, 1),
         "bare_extract_pages_per_s": round(bare_rate, 1),
         "ratio": round(ratio, 2),
+        "ratio_of_medians": round(pipe_rate / bare_rate, 2),
         "target_ratio": 1.5,
-        "notes": "per-host delay 0 for the loopback host; GX imported before timing; medians of rounds",
+        "notes": "per-host delay 0 for the loopback host; GX imported before timing; ratio = median of the "
+        "rounds' ratios (pipeline and bare loop back to back, alternating order)",
     }
+    met = ratio >= 1.5
     out = write_result("throughput" if args.copies == 1 else f"throughput_x{args.copies}", result)
     print(
         table(
             [
                 ("pipeline pages/s (fetch+extract+classify+validate+load)", f"{pipe_rate:.1f}", "", ""),
                 ("bare trafilatura.extract() pages/s (1 core)", f"{bare_rate:.1f}", "", ""),
-                ("ratio", f"{ratio:.2f}", ">= 1.5", "yes" if ratio >= 1.5 else "NO"),
+                ("ratio (median of the rounds' ratios)", f"{ratio:.2f}", ">= 1.5", "yes" if met else "NO"),
+                ("  the rounds' ratios", " ".join(f"{x:.2f}" for x in round_ratios), "", ""),
+                ("  ratio of the median rates", f"{pipe_rate / bare_rate:.2f}", "", ""),
             ]
         )
     )

@@ -372,7 +372,7 @@ def test_a_shared_pool_scores_like_one_process_and_refuses_another_classifier(cl
     from newsflow.topics import MIN_TEXTS_FOR_POOL, classifier_pool, classify_texts
 
     stories = [json.loads(line) for line in need_shared(DEV).read_text(encoding="utf-8").splitlines()]
-    texts = [(f"{i:016x}", s.get("title"), s.get("text")) for i, s in enumerate(stories)]
+    texts = [(f"{i:016x}", s.get("title"), s.get("text")) for i, s in enumerate(stories * 2)]
     assert len(texts) >= MIN_TEXTS_FOR_POOL
     alone = classify_texts(texts, clf)
     data = default_dict()

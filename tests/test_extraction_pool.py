@@ -132,7 +132,7 @@ def test_a_callers_pool_does_the_extraction_and_stays_open(
                 pooled = fetch_articles(items, f, settings(2), RawStore(tmp_path / "pooled"), pool=pool)
                 texts = [
                     (f"{n:016x}", o.article.title, o.article.body)
-                    for n, o in enumerate(pooled * 8)
+                    for n, o in enumerate(pooled * MIN_TEXTS_FOR_POOL)
                     if o.article
                 ]
                 assert len(texts) >= MIN_TEXTS_FOR_POOL

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import multiprocessing
+import re
 import shutil
 import subprocess
 import sys
@@ -452,6 +453,66 @@ def test_data_docs_reuse_compiled_templates_and_render_a_suite_page_once_per_ver
     project.validate_all(frames, "docs-3", NOW + timedelta(minutes=2), topic_names=TOPICS)
     assert suite_page.is_file() and suite_page.stat().st_mtime_ns != rendered
     assert "feed_summary" in suite_page.read_text()  # from an expectation the stale suite had lost
+
+
+def _index_built_by(project: q.GXProject, builder: dict[str, Any]) -> str:
+    """The Data Docs index as ``builder`` (a site_index_builder config) renders it from the stored results."""
+    gx = q._gx()
+    ctx = gx.get_context(mode="file", project_root_dir=str(project.root))
+    sites = dict(ctx.variables.data_docs_sites)
+    sites[q.DOCS_SITE] = {**sites[q.DOCS_SITE], "site_index_builder": builder}
+    ctx.variables.data_docs_sites = sites  # in memory only
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
+
+    # one suite page and the index (the index lists every stored result that has a page)
+    suite_page = ExpectationSuiteIdentifier(q.TOPICS_SUITE)
+    ctx.build_data_docs(site_names=[q.DOCS_SITE], resource_identifiers=[suite_page])
+    html = (project.data_docs_dir / "index.html").read_text()
+    return re.sub(r"\?d=\d{8}T\d{6}\.\d+Z", "?d=BUILD-TIME", html)  # the logo URL carries the build time
+
+
+def test_the_index_reads_result_summaries_and_lists_what_gx_lists(project_copy: Path) -> None:
+    """The index builder reads only success and asset name from each stored result, and its index is the one
+    GX's own builder renders: runs that passed and failed, both suites, an unreadable result skipped."""
+    from newsflow.gxviews import SITE_VIEWS
+
+    project = q.GXProject(project_copy)
+    topics = [TopicRow(make_article(0).article_id, "aid", "lex-1+0123456789", 0.5, True, {})]
+    for n in range(3):
+        articles = [make_article(k) for k in range(3)] + [make_article(3, http_status=404)] * (n == 1)
+        frames = [
+            (q.articles_frame(articles), q.ARTICLES_SUITE),
+            (q.topics_frame(topics, NOW), q.TOPICS_SUITE),
+        ]
+        project.validate_all(frames, f"index-{n}", NOW + timedelta(minutes=n), topic_names=TOPICS)
+    ours = dict(SITE_VIEWS["site_index_builder"])
+    gx_own = {**ours, "class_name": "DefaultSiteIndexBuilder"}
+    gx_own.pop("module_name")
+    index = _index_built_by(project, ours)
+    assert index == _index_built_by(project, gx_own)
+    assert all(f"index-{n}" in index for n in range(3)) and "fa-times" in index and "fa-check-circle" in index
+
+    # a batch's Data Docs build deserialises its own results (to render their pages), not the history
+    from great_expectations.data_context.store.validation_results_store import ValidationResultsStore
+
+    loaded: list[Any] = []
+    deserialize = ValidationResultsStore.deserialize
+
+    def counting(self: Any, value: Any) -> Any:
+        loaded.append(value)
+        return deserialize(self, value)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ValidationResultsStore, "deserialize", counting)
+        project.validate_all(frames, "index-3", NOW + timedelta(minutes=3), topic_names=TOPICS)
+    assert len(loaded) == 2, len(loaded)
+    assert "index-3" in (project.data_docs_dir / "index.html").read_text()
+
+    broken = next((project.gx_dir / "uncommitted/validations/articles/index-2").rglob("*.json"))
+    broken.write_text("{not json")
+    index = _index_built_by(project, ours)
+    assert index == _index_built_by(project, gx_own)
+    assert index.count("index-2") < index.count("index-1")  # only the topics run of index-2 is listed
 
 
 def _validate_in_a_process(root: str, worker: int, barrier: Any, runs: int) -> list[tuple[str, int]]:

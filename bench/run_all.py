@@ -19,6 +19,7 @@ BENCHES: dict[str, list[str]] = {
     "memory": ["bench_memory.py"],
     "parse": ["bench_parse.py"],
     "freshness": ["bench_freshness.py"],
+    "quality": ["bench_quality.py"],
 }
 
 

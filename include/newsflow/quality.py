@@ -886,7 +886,7 @@ class GXProject:
                 variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
                 variables.analytics_enabled = False
                 site["show_how_to_buttons"] = False  # they link to docs.greatexpectations.io
-                site.update(SITE_VIEWS)  # views that keep their compiled templates
+                site.update(SITE_VIEWS)  # cached-template views and the summary index builder (gxviews)
                 sites[DOCS_SITE] = site
                 variables.data_docs_sites = sites
                 variables.save()

@@ -81,6 +81,26 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     return out
 
 
+def tree_cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and every process under it, running or ended.
+
+    A process that ended and was waited for is counted in its parent's children times (the extraction workers
+    in the forkserver's, which stays up), so the difference of two readings is the CPU the whole tree used in
+    between, whichever processes came and went.
+    """
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for proc in [me, *me.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+        except psutil.NoSuchProcess:  # ended between the listing and the reading: counted by its parent
+            continue
+        total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
 def table(rows: Sequence[tuple[str, str, str, str]]) -> str:
     headers = ("measure", "value", "target", "met")
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(4)]

@@ -86,7 +86,8 @@ def tree_cpu_seconds() -> float:
 
     A process that ended and was waited for is counted in its parent's children times (the extraction workers
     in the forkserver's, which stays up), so the difference of two readings is the CPU the whole tree used in
-    between, whichever processes came and went.
+    between, whichever processes came and went. Take the readings while no process of the tree is ending (the
+    throughput benchmark reads between cycles, when the cycle's workers have been waited for).
     """
     import psutil
 
@@ -95,7 +96,7 @@ def tree_cpu_seconds() -> float:
     for proc in [me, *me.children(recursive=True)]:
         try:
             t = proc.cpu_times()
-        except psutil.NoSuchProcess:  # ended between the listing and the reading: counted by its parent
+        except psutil.NoSuchProcess:  # gone since the listing (and counted by its parent once waited for)
             continue
         total += t.user + t.system + t.children_user + t.children_system
     return total

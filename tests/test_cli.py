@@ -15,10 +15,11 @@ from newsflow.cli import build_parser, main
 
 @pytest.fixture(scope="module")
 def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`python -m newsflow demo`: the embedded default end to end in a real process."""
+    """`python -m newsflow demo`: the embedded default end to end in a real process, with the sample site
+    on a free port, not the one the packaged feeds file names (the demo points the feeds at it)."""
     home = tmp_path_factory.mktemp("demo")
     proc = subprocess.run(
-        [sys.executable, "-m", "newsflow", "demo"],
+        [sys.executable, "-m", "newsflow", "demo", "--port", "0"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -26,6 +27,7 @@ def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={"NEWSFLOW_HOME": str(home), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stderr
+    assert "sample site: http://127.0.0.1:" in proc.stdout and ":8765 " not in proc.stdout
     assert "3 polled, 0 failed" in proc.stdout
     assert "13 seen, 13 new" in proc.stdout and "1 duplicate" in proc.stdout
     assert "12 loaded" in proc.stdout and "every item accounted for" in proc.stdout
@@ -60,6 +62,24 @@ def test_sql_formats_and_read_only(demo_warehouse: Path, capsys: pytest.CaptureF
     assert "read-only" in capsys.readouterr().err
     assert main(["sql", "--warehouse", str(demo_warehouse), "SELECT count(*) FROM articles"]) == 0
     assert "12" in capsys.readouterr().out
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(demo_warehouse: Path) -> None:
+    """`newsflow sql ... | head`: the pipe closes while output is still coming."""
+    query = "SELECT range AS n FROM range(200000)"
+    sql_csv = ["sql", "--warehouse", str(demo_warehouse), "--format", "csv", query]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsflow", *sql_csv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().strip() == b"n"
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 
 def test_feeds_health(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:

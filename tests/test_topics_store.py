@@ -75,9 +75,40 @@ def test_reclassify_after_a_taxonomy_change(warehouse: Path, tmp_path: Path) -> 
     assert reclassify(warehouse, changed).rows_written == 0  # idempotent
 
 
-def test_reclassify_command(warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reclassify_command(
+    warehouse: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NEWSFLOW_FEEDS", raising=False)
     assert main(["reclassify", "--warehouse", str(warehouse)]) == 0
-    assert "2 articles, 0 topic rows written" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "taxonomy: the packaged default" in out and "2 articles, 0 topic rows written" in out
+
+
+def test_reclassify_command_uses_the_feeds_files_taxonomy(
+    warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A taxonomy set in the feeds file (as `newsflow run` and the DAGs use it) is the one re-scoring uses:
+    re-classifying without naming it must not put the packaged taxonomy back."""
+    data = yaml.safe_load(DEFAULT_TAXONOMY_FILE.read_text(encoding="utf-8"))
+    data["topics"]["aid"]["threshold"] = 0.99
+    (tmp_path / "strict.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - {name: f, url: 'https://news.example/rss'}\ntaxonomy: strict.yaml\n")
+    wh = ["--warehouse", str(warehouse)]
+
+    assert main(["reclassify", *wh, "--feeds", str(feeds)]) == 0
+    out = capsys.readouterr().out
+    assert f"taxonomy: {tmp_path / 'strict.yaml'} (from {feeds})" in out and "6 topic rows written" in out
+    assert topics_by_story(warehouse)["Story 1"] == ["border", "diplomacy"]
+
+    monkeypatch.setenv("NEWSFLOW_FEEDS", str(feeds))  # the DAGs' feeds file is the default
+    assert main(["reclassify", *wh]) == 0
+    assert "0 topic rows written, 0 rows of other versions removed" in capsys.readouterr().out
+    assert topics_by_story(warehouse)["Story 1"] == ["border", "diplomacy"]
+
+    with pytest.raises(SystemExit) as exc:  # one source of taxonomy at a time
+        main(["reclassify", *wh, "--feeds", str(feeds), "--taxonomy", str(tmp_path / "strict.yaml")])
+    assert exc.value.code == 2
 
 
 def test_eval_topics_command(capsys: pytest.CaptureFixture[str]) -> None:

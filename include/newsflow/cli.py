@@ -9,6 +9,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +20,17 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from newsflow.warehouse import Warehouse
 
-from newsflow.config import DEFAULT_FEEDS_FILE, ConfigError, default_warehouse, load_feeds_file
+from newsflow.config import (
+    DEFAULT_FEEDS_FILE,
+    ConfigError,
+    FeedsFile,
+    default_warehouse,
+    feeds_file_from_env,
+    load_feeds_file,
+)
+
+SAMPLE_SITE_HOST = "127.0.0.1:8765"
+"""Where the packaged feeds file expects the bundled sample site (``newsflow serve-sample``'s default)."""
 
 FEED_HEALTH_SQL = """
 SELECT name, last_status, last_http_status AS http, last_success_at, consecutive_failures AS failures,
@@ -123,13 +134,26 @@ def cmd_quality_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+def sample_feeds(port: int) -> FeedsFile:
+    """The packaged feeds file, pointed at the sample site on ``port`` (the file names the default port)."""
+    config = load_feeds_file(DEFAULT_FEEDS_FILE)
+    here = f"127.0.0.1:{port}"
+    if here == SAMPLE_SITE_HOST:
+        return config
+    feeds = tuple(
+        f.model_copy(update={"url": f.url.replace(f"//{SAMPLE_SITE_HOST}/", f"//{here}/", 1)})
+        for f in config.feeds
+    )
+    allowed = tuple(here if h == SAMPLE_SITE_HOST else h for h in config.allow_hosts)
+    return config.model_copy(update={"feeds": feeds, "allow_hosts": allowed})
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the bundled sample site on loopback, run one cycle on the packaged feeds, show the result."""
     from newsflow.pipeline import run_cycle
     from newsflow.sample_server import StaticSite
     from newsflow.warehouse import Warehouse
 
-    config = load_feeds_file(DEFAULT_FEEDS_FILE)
     warehouse = args.warehouse or default_warehouse()
     try:
         site = StaticSite(port=args.port)
@@ -139,7 +163,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with site:
         print(f"sample site: {site.base_url} (bundled, loopback only)")
         t0 = time.monotonic()
-        summary = run_cycle(config, warehouse, force=True)
+        summary = run_cycle(sample_feeds(site.port), warehouse, force=True)
         print("\n".join(summary.lines()))
     with Warehouse(warehouse, read_only=True) as wh:
         cols, rows = wh.query(
@@ -218,9 +242,16 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_reclassify(args: argparse.Namespace) -> int:
+    """Re-score with ``--taxonomy``, else the taxonomy of the feeds file (``--feeds``, else the one the DAGs
+    use: ``$NEWSFLOW_FEEDS`` or the packaged default), so the CLI and ``news_reclassify`` agree."""
     from newsflow.pipeline import reclassify
 
-    summary = reclassify(args.warehouse or default_warehouse(), args.taxonomy)
+    taxonomy = args.taxonomy
+    if taxonomy is None:
+        feeds = args.feeds or feeds_file_from_env()
+        taxonomy = load_feeds_file(feeds).taxonomy
+        print(f"taxonomy: {taxonomy or 'the packaged default'} (from {feeds})")
+    summary = reclassify(args.warehouse or default_warehouse(), taxonomy)
     print(
         f"classifier {summary.classifier_version}: {summary.articles} articles, "
         f"{summary.rows_written} topic rows written, {summary.rows_removed} rows of other versions removed"
@@ -268,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="serve the bundled sample site and run one cycle on it")
     _warehouse_arg(p)
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=8765, help="the sample site's port (0: any free one)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sql", help="read-only ad-hoc SQL against the warehouse")
@@ -294,9 +325,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("quality-setup", help="set up the Great Expectations project once (idempotent)")
     p.set_defaults(func=cmd_quality_setup)
 
-    p = sub.add_parser("reclassify", help="re-score stored articles with the current taxonomy (no refetch)")
+    p = sub.add_parser(
+        "reclassify", help="re-score stored articles with the feeds file's or a given taxonomy (no refetch)"
+    )
     _warehouse_arg(p)
-    p.add_argument("--taxonomy", type=Path, default=None, help="taxonomy YAML (default: the packaged one)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--taxonomy", type=Path, default=None, help="taxonomy YAML")
+    which.add_argument(
+        "--feeds",
+        type=Path,
+        default=None,
+        help="use this feeds file's taxonomy (default: $NEWSFLOW_FEEDS, or the packaged feeds file)",
+    )
     p.set_defaults(func=cmd_reclassify)
 
     from newsflow.topic_eval import build_parser as eval_parser
@@ -325,6 +365,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # the reader went away (`newsflow sql ... | head`): stop quietly
+        # Python's own flush of stdout at exit would fail again and print a traceback: point it at nothing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except ConfigError as exc:
         print(f"newsflow: {exc}", file=sys.stderr)
         return 2

@@ -82,6 +82,19 @@ def test_a_reader_that_stops_early_gets_no_traceback(demo_warehouse: Path) -> No
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 
+def test_status(
+    demo_warehouse: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NEWSFLOW_HOME", str(tmp_path))  # the data directory need not hold the warehouse
+    assert main(["status", "--warehouse", str(demo_warehouse)]) == 0
+    out = capsys.readouterr().out
+    assert f"warehouse: {demo_warehouse} (schema v" in out
+    assert "feeds:     3 known, 0 failing" in out and "items:     1 duplicate, 12 loaded" in out
+    assert "articles:  12 (0 from feed text)" in out and "ledger:    every item accounted for" in out
+    assert "last run:" not in out  # only Airflow runs are staged; the demo ran in one process
+    assert f"raw HTML in {tmp_path / 'raw'}, staging in {tmp_path / 'staging'}" in out
+
+
 def test_feeds_health(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["feeds", "--warehouse", str(demo_warehouse), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)

@@ -65,9 +65,10 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str =
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
-def _reader_args(p: argparse.ArgumentParser) -> None:
+def _reader_args(p: argparse.ArgumentParser, *, formats: bool = True) -> None:
     _warehouse_arg(p)
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    if formats:
+        p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument(
         "--live",
         action="store_true",
@@ -213,6 +214,7 @@ def last_loaded_run(home: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """What the warehouse holds, whether the ledger is sound, and where things are."""
+    from newsflow.config import data_home
     from newsflow.warehouse import snapshot_path
 
     path = args.warehouse or default_warehouse()
@@ -228,16 +230,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"articles:  {articles} ({fallback} from feed text), last change {last_change}")
     print("topics:    " + (", ".join(f"{n} {t}" for t, n in q["topics"]) or "none assigned"))
     print(f"ledger:    {'every item accounted for' if not violations else f'{len(violations)} VIOLATIONS'}")
-    last = last_loaded_run(path.parent)
+    home = data_home()  # raw HTML and Airflow's staging, wherever --warehouse puts the DuckDB file
+    last = last_loaded_run(home)
     if last is not None:
         m, done = last
         print(
-            f"last run:  {m['run_id']}: feeds {m['feeds_polled']} polled, {m['feeds_failed']} failed; "
+            f"last run:  {m['run_id']} (Airflow): "
+            f"feeds {m['feeds_polled']} polled, {m['feeds_failed']} failed; "
             f"items {m['items_seen']} seen, {done['items_new']} new, {done['duplicate']} duplicate, "
             f"{done['failed']} failed; "
             f"articles {done['articles_inserted']} loaded, {done['articles_updated']} updated"
         )
-    print(f"data:      raw HTML in {path.parent / 'raw'}, staging in {path.parent / 'staging'}")
+    print(f"data:      raw HTML in {home / 'raw'}, staging in {home / 'staging'}")
     return 1 if violations else 0
 
 
@@ -312,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_feeds)
 
     p = sub.add_parser("status", help="what the warehouse holds, and whether every item is accounted for")
-    _reader_args(p)
+    _reader_args(p, formats=False)
     p.set_defaults(func=cmd_status)
 
     from newsflow.checks import build_parser as check_parser

@@ -159,6 +159,64 @@ def test_5xx_backs_off_exponentially_and_keeps_the_feed(tmp_path: Path) -> None:
             assert w.query("SELECT count(*) FROM feed_polls WHERE status = 'error'")[1][0][0] == 4
 
 
+def test_transient_article_failures_are_retried_while_the_feed_is_unchanged(tmp_path: Path) -> None:
+    """A feed that answers 304 lists no items, yet its retryable failures are fetched again on its later
+    polls (up to max_item_attempts in all); while the feed itself fails, none is tried."""
+    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+    feed_down = {"now": False}
+    with TestServer() as srv:
+
+        def feed_handler(r: Request) -> None:
+            if feed_down["now"]:
+                r.reply(500, b"down", "text/plain")
+            elif r.headers.get("If-None-Match") == '"v1"':
+                r.reply(304, ctype=None)
+            else:
+                r.reply(200, RSS, "application/rss+xml", ETag='"v1"')
+
+        def flaky(r: Request) -> None:  # fails on its first request only
+            first = len(srv.requests("/a/1.html")) == 1
+            r.reply(500, b"busy", "text/plain") if first else r.reply(200, page)
+
+        srv.route("/feed.xml", feed_handler)
+        srv.route("/a/1.html", flaky)
+        srv.route("/a/2.html", lambda r: r.reply(502, b"bad gateway", "text/plain"))  # always fails
+        cfg_file = tmp_path / "feeds.yaml"
+        cfg_file.write_text(
+            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0, max_item_attempts: 3, respect_robots: false}\n"
+        )
+        cfg = load_feeds_file(cfg_file)
+        wh = tmp_path / "w.duckdb"
+
+        def ledger() -> dict[str, tuple[str, int, bool]]:
+            with Warehouse(wh, read_only=True) as w:
+                rows = w.query("SELECT link, status, attempts, retryable FROM items")[1]
+            return {
+                link.rsplit("/", 1)[1]: (status, attempts, retryable)
+                for link, status, attempts, retryable in rows
+            }
+
+        first = run_cycle(cfg, wh, home=tmp_path, force=True)
+        assert first.load.failed == 2 and ledger() == {
+            "1.html": ("failed", 1, True),
+            "2.html": ("failed", 1, True),
+        }
+        feed_down["now"] = True  # a failing feed retries nothing: its host may well be down
+        assert run_cycle(cfg, wh, home=tmp_path, force=True).fetched == 0
+        feed_down["now"] = False
+        second = run_cycle(cfg, wh, home=tmp_path, force=True)
+        assert second.feeds_not_modified == 1 and second.fetched == 2
+        assert ledger() == {"1.html": ("loaded", 2, False), "2.html": ("failed", 2, True)}
+        run_cycle(cfg, wh, home=tmp_path, force=True)
+        assert ledger()["2.html"] == ("failed", 3, True)
+        assert run_cycle(cfg, wh, home=tmp_path, force=True).fetched == 0  # max_item_attempts reached
+        with Warehouse(wh, read_only=True) as w:
+            assert w.query("SELECT count(*) FROM articles")[1] == [(1,)]
+            assert w.ledger_violations() == []
+    assert len(srv.requests("/a/1.html")) == 2 and len(srv.requests("/a/2.html")) == 3
+
+
 def test_trickling_server_hits_the_total_deadline() -> None:
     with TestServer() as srv:
 

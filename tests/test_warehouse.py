@@ -152,8 +152,19 @@ def test_plan_skips_known_refetches_edited_and_retries_failures(wh: Warehouse) -
     assert plan.attempts == {failing.item_id: 2}
     assert [d.item.item_id for d in plan.duplicates] == [other.item_id]
     assert plan.known_unchanged == 2
-    assert [i.item_id for i in wh.plan([poll("f", [edited], "p4")], 3).to_fetch] == [ok.item_id]
+    # The retryable failure is retried from the ledger even when the feed no longer lists it (first).
+    assert [i.item_id for i in wh.plan([poll("f", [edited], "p4")], 3).to_fetch] == [
+        failing.item_id,
+        ok.item_id,
+    ]
     assert wh.plan([poll("f", [failing], "p5")], max_attempts=1).to_fetch == []  # attempts exhausted
+    unchanged = dataclasses.replace(poll("f", [], "p6"), status="not_modified", http_status=304)
+    retry = wh.plan([unchanged], max_attempts=3)
+    assert retry.to_fetch == [dataclasses.replace(failing, summary=None, content=None, author=None)]
+    assert retry.attempts == {failing.item_id: 2}
+    down = dataclasses.replace(unchanged, status="error", http_status=500, error="HTTP 500")
+    assert wh.plan([down], max_attempts=3).to_fetch == []  # the feed's host may be down: wait
+    assert wh.plan([dataclasses.replace(unchanged, feed="g")], max_attempts=3).to_fetch == []  # f's item
 
 
 def test_failed_load_leaves_nothing(wh: Warehouse) -> None:

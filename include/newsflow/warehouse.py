@@ -229,12 +229,22 @@ class Warehouse:
         return {r[0]: FeedState(*r) for r in rows}
 
     def plan(self, polls: Sequence[PollResult], max_attempts: int) -> Plan:
-        """Decide which polled items to fetch: new ones, edited ones (corrections) and retryable failures."""
+        """Decide which items to fetch: new ones, edited ones (corrections) and retryable failures.
+
+        A retryable failure is retried when its feed polls successfully again, whether or not the feed lists
+        it this time: a feed that answers ``304`` or the same body lists nothing, and one that moved on no
+        longer lists the item. Its stored ledger entry is fetched then (without the entry's own text, which
+        the ledger does not keep), up to ``max_attempts`` attempts in all.
+        """
         plan = Plan()
         items: dict[str, FeedItem] = {}
         for poll in polls:
             for item in poll.items:
                 items.setdefault(item.item_id, item)
+        reachable = sorted({p.feed for p in polls if not p.failed})
+        for item, attempts in self._pending_retries(reachable, set(items), max_attempts):
+            plan.to_fetch.append(item)
+            plan.attempts[item.item_id] = attempts + 1
         if not items:
             return plan
         known = {
@@ -284,6 +294,39 @@ class Warehouse:
         return plan
 
     # -- the one write path ---------------------------------------------------------------------------
+    def _pending_retries(
+        self, feeds: Sequence[str], listed: set[str], max_attempts: int
+    ) -> list[tuple[FeedItem, int]]:
+        """Retryable failed items of ``feeds`` that this poll did not list, with their attempts so far."""
+        if not feeds:
+            return []
+        rows = self.con.execute(
+            "SELECT item_id, feed, guid, link, canonical_url, title, published_at, entry_hash, attempts "
+            "FROM items WHERE status = 'failed' AND retryable AND attempts < ? "
+            "AND feed IN (SELECT unnest(?::VARCHAR[])) ORDER BY status_at, item_id",
+            [max_attempts, list(feeds)],
+        ).fetchall()
+        return [
+            (
+                FeedItem(
+                    item_id=r[0],
+                    feed=r[1],
+                    guid=r[2],
+                    link=r[3],
+                    canonical_url=r[4],
+                    title=r[5],
+                    summary=None,
+                    content=None,
+                    author=None,
+                    published_at=r[6],
+                    entry_hash=r[7],
+                ),
+                r[8],
+            )
+            for r in rows
+            if r[0] not in listed
+        ]
+
     def load_batch(self, batch: Batch, now: datetime | None = None) -> LoadStats:
         """Write polls, feed state, the item ledger and articles in one transaction (idempotent)."""
         now = now or datetime.now(UTC)

@@ -551,8 +551,9 @@ def test_dns_rebinding_cannot_reach_loopback(
     connections: list[Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``rebind.test`` answers a public address to the first lookup and 127.0.0.1 to the next ones. A fixed
-    fetcher connects to the vetted public address, which conftest refuses: nothing leaves the machine."""
+    """``rebind.test`` answers a public address to the first lookup (the early check passes) and 127.0.0.1
+    to the next ones. The fetcher connects only to addresses vetted in the lookup it connects with, so the
+    connection is refused and the victim on loopback sees no request."""
     real = socket.getaddrinfo
     answers = iter(["93.184.216.34"])
 

@@ -3,6 +3,7 @@ produce, leaves the warehouse as one clean run would."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -161,3 +162,25 @@ def test_reclassifying_a_validated_run_keeps_its_quarantine(tmp_path: Path) -> N
         ]
         assert wh.query("SELECT count(DISTINCT article_id), count(*) FROM article_topics")[1] == [(3, 9)]
         assert wh.ledger_violations() == []
+
+
+def test_fetch_batches_keep_each_host_together() -> None:
+    """Each fetch task has its own fetcher, whose per-host politeness covers only its own requests: a host
+    must never be split over two batches (which Airflow fetches in parallel)."""
+    from test_warehouse import make_item
+
+    sizes = {"a.example": 30, "b.example": 3, "c.example:8080": 10, "d.example": 20}
+    items = [
+        make_item(n * 100 + i, url=f"https://{host}/story-{i}.html")
+        for n, (host, count) in enumerate(sizes.items())
+        for i in range(count)
+    ]
+    items.append(dataclasses.replace(make_item(999), link="not a url"))  # no host: fails alone, in any batch
+    batches = stages.host_batches(items, 25)
+    hosts = [{i.link.split("/")[2] if "//" in (i.link or "") else "" for i in b} for b in batches]
+    assert hosts == [{"a.example"}, {"d.example"}, {"c.example:8080", "b.example", ""}]
+    assert [len(b) for b in batches] == [30, 20, 14]  # the large host alone, whatever its length
+    assert sorted(i.item_id for b in batches for i in b) == sorted(i.item_id for i in items)
+    per_host = [i.link for b in batches for i in b if "a.example" in (i.link or "")]
+    assert per_host == [i.link for i in items if "a.example" in (i.link or "")]  # order kept within a host
+    assert stages.host_batches(items, 25) == batches  # the same plan gives the same batches

@@ -112,4 +112,4 @@ class NetGuard:
         if parts.username or parts.password:
             raise BlockedURL("credentials in URL not allowed")
         if not self.allowed_by_list(url):
-            self.vetted_addresses(host, port)  # the fetcher connects to what this returns, nothing else
+            self.vetted_addresses(host, port)  # refuse early; the fetcher vets its own lookup at connect

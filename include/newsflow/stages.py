@@ -7,7 +7,7 @@ writes, in one transaction per staged ingest run.
 Layout of a run's staging folder ``<home>/staging/<run>/``::
 
     polls/<feed>.parquet       one PollResult per feed (with its items)
-    fetch/batch-0000.parquet   FeedItems to fetch, in batches
+    fetch/batch-0000.parquet   FeedItems to fetch, in batches (a host's items in one batch)
     outcomes/duplicates.parquet, outcomes/batch-0000.parquet   ItemOutcomes (with articles)
     manifest.json              written last: the run is complete and ready to load
     loaded.json                written by curate after the load committed
@@ -20,6 +20,7 @@ import json
 import logging
 import re
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -42,6 +43,7 @@ from newsflow.pipeline import make_fetcher, select_due
 from newsflow.rawstore import RawStore
 from newsflow.staging import from_record, read_records, to_record, write_records
 from newsflow.topics import classify_articles, make_classifier
+from newsflow.urls import host_key
 from newsflow.warehouse import Plan, Warehouse, open_for_reading
 from newsflow.workers import cpu_workers
 
@@ -108,6 +110,36 @@ def poll_stage(
     }
 
 
+def host_batches(items: Sequence[FeedItem], size: int) -> list[list[FeedItem]]:
+    """Fetch batches that keep each host's items together, largest hosts first.
+
+    A fetcher enforces the per-host politeness (minimum delay, requests in flight, ``Retry-After`` pauses)
+    for its own requests only, and each fetch task has its own: with a host in one batch, parallel tasks never
+    fetch from the same host. A host with ``size`` items or more gets a batch of its own, whatever its length;
+    smaller hosts share batches of up to ``size`` items.
+    """
+    by_host: dict[str, list[FeedItem]] = {}
+    for item in items:
+        try:
+            host = host_key(item.link) if item.link else ""
+        except ValueError:  # a malformed port: the fetch fails with its reason, in any batch
+            host = ""
+        by_host.setdefault(host, []).append(item)
+    batches: list[list[FeedItem]] = []
+    shared: list[FeedItem] = []
+    for group in sorted(by_host.values(), key=len, reverse=True):
+        if len(group) >= size:
+            batches.append(group)
+            continue
+        if len(shared) + len(group) > size:
+            batches.append(shared)
+            shared = []
+        shared += group
+    if shared:
+        batches.append(shared)
+    return batches
+
+
 def plan_stage(
     config: FeedsFile, *, run_id: str, home: Path, warehouse: Path, batch_size: int = 25
 ) -> list[str]:
@@ -124,8 +156,7 @@ def plan_stage(
     (folder / "fetch").mkdir(parents=True, exist_ok=True)
     (folder / "fetch" / "attempts.json").write_text(json.dumps(plan.attempts))
     paths = []
-    for n, start in enumerate(range(0, len(plan.to_fetch), batch_size)):
-        chunk = plan.to_fetch[start : start + batch_size]
+    for n, chunk in enumerate(host_batches(plan.to_fetch, batch_size)):
         paths.append(str(write_records(folder / "fetch" / f"batch-{n:04d}.parquet", FeedItem, chunk)))
     return paths
 

@@ -14,7 +14,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_packaged_default_loads() -> None:
     cfg = load_feeds_file()
     assert [f.name for f in cfg.feeds] == ["meridian-world", "meridian-americas", "meridian-briefs"]
-    assert "127.0.0.1:8765" in cfg.allow_hosts
+    assert cfg.allow_hosts == ("127.0.0.1:8765",)  # the sample site only: other loopback stays refused
     assert cfg.settings.per_host_min_delay_s == 0.05  # the file's override beats the packaged default
     assert cfg.settings.max_redirects == 5  # packaged default kept
 
@@ -22,7 +22,17 @@ def test_packaged_default_loads() -> None:
 def test_minimal_file_and_user_agent_has_contact(tmp_path: Path) -> None:
     cfg = load_feeds_file(write(tmp_path, "feeds:\n  - {name: a, url: 'https://example.org/rss'}\n"))
     assert cfg.allow_hosts == ()
-    assert "contact" in cfg.settings.full_user_agent or "http" in cfg.settings.full_user_agent
+    assert cfg.settings.full_user_agent.endswith(f" contact: {cfg.settings.contact_url}")
+    own = load_feeds_file(
+        write(
+            tmp_path,
+            "feeds:\n  - {name: a, url: 'https://example.org/rss'}\n"
+            "settings: {contact_url: 'mailto:data-team@example.org'}\n",
+        )
+    )
+    assert own.settings.full_user_agent == (
+        f"{own.settings.user_agent} contact: mailto:data-team@example.org"
+    )
 
 
 @pytest.mark.parametrize(

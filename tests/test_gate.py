@@ -76,3 +76,25 @@ def test_future_dates_are_quarantined(
         assert runs[1] == ("articles", len(dates), quarantined, False)
         assert wh.query("SELECT count(*) FROM articles")[1] == [(len(dates) - quarantined,)]
         assert wh.ledger_violations() == []
+
+
+def test_the_curate_gate_fails_a_run_over_the_threshold_after_its_load(tmp_path: Path) -> None:
+    """`news_curate.quality_gate` runs `stages.enforce_gate` on the runs it loaded: one run over the share
+    fails the task, naming it; runs under it (or not validated) pass."""
+    from newsflow import stages
+    from newsflow.gate import QuarantineShareExceeded
+
+    runs = {"bad-run": 0.5, "good-run": 0.1}
+    for name, share in runs.items():
+        (tmp_path / name / "validated").mkdir(parents=True)
+        (tmp_path / name / "validated" / "gate.json").write_text(
+            json.dumps({"failed_share": share, "quarantined": 1})
+        )
+    (tmp_path / "not-validated").mkdir()
+    paths = [str(tmp_path / n) for n in [*runs, "not-validated"]]
+    with pytest.raises(QuarantineShareExceeded) as exc:
+        stages.enforce_gate(paths, 0.2)
+    assert "run bad-run: 50% of rows failed" in str(exc.value) and "good-run" not in str(exc.value)
+    assert "threshold 20%" in str(exc.value) and "quarantine table" in str(exc.value)
+    verdicts = stages.enforce_gate(paths, 0.5)  # at the threshold: passes
+    assert [(v["run"], v["failed_share"]) for v in verdicts] == [("bad-run", 0.5), ("good-run", 0.1)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -287,6 +288,9 @@ def test_redirects_loop_and_limit() -> None:
                 f.get(srv.url("/a"))
             with pytest.raises(FetchError, match="more than 3 redirects"):
                 f.get(srv.url("/chain0"))
+            with pytest.raises(FetchError, match="more than 3 redirects"):
+                f.get(srv.url("/chain6"))  # 4 redirects
+            assert len(f.get(srv.url("/chain7")).redirects) == 3  # exactly the limit: followed
         with fetcher_for(srv, max_redirects=10) as f:
             resp = f.get(srv.url("/chain0"))
         assert resp.status == 200 and resp.url == srv.url("/chain10") and len(resp.redirects) == 10
@@ -308,25 +312,50 @@ def test_ssrf_guard_refuses_before_connecting() -> None:
         assert err.value.kind == "blocked" and "127.0.0.2" in err.value.reason
 
 
+def arrivals(srv: TestServer, path: str, body: bytes) -> list[float]:
+    """Serve ``body`` at ``path`` and return the list the arrival times of its requests are appended to."""
+    times: list[float] = []
+
+    def handler(r: Request) -> None:
+        times.append(time.monotonic())
+        r.reply(200, body)
+
+    srv.route(path, handler)
+    return times
+
+
+def gaps(times: list[float]) -> list[float]:
+    ordered = sorted(times)
+    return [b - a for a, b in zip(ordered, ordered[1:], strict=False)]
+
+
 def test_robots_txt_disallow_and_crawl_delay(tmp_path: Path) -> None:
     page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
     with TestServer() as srv:
         srv.static("/robots.txt", b"User-agent: *\nDisallow: /private/\nCrawl-delay: 0.3\n", "text/plain")
         srv.static("/private/a.html", page)
-        srv.static("/public/a.html", page)
-        st = settings()
+        times = arrivals(srv, "/public/a.html", page)
+        st = settings()  # per_host_min_delay_s 0: only the Crawl-delay spaces requests
         with fetcher_for(srv) as f:
             out = fetch_articles([item(srv.url("/private/a.html"))], f, st, RawStore(tmp_path))
             assert out[0].status == "failed" and out[0].reason == "disallowed by robots.txt"
             assert not out[0].retryable
-            t0 = time.monotonic()
-            ok = fetch_articles(
-                [item(srv.url("/public/a.html")), item(srv.url("/public/a.html"))], f, st, RawStore(tmp_path)
-            )
-            assert [o.status for o in ok] == ["loaded", "loaded"]
-            assert time.monotonic() - t0 >= 0.3  # Crawl-delay spaced the two requests
+            ok = fetch_articles([item(srv.url("/public/a.html"))] * 3, f, st, RawStore(tmp_path))
+            assert [o.status for o in ok] == ["loaded"] * 3
+        assert len(times) == 3 and min(gaps(times)) >= 0.25, gaps(times)  # fetched in parallel, yet spaced
         assert srv.requests("/private/a.html") == []
         assert len(srv.requests("/robots.txt")) == 1  # cached per host
+
+
+def test_per_host_minimum_delay_spaces_parallel_requests() -> None:
+    with TestServer() as srv:
+        times = arrivals(srv, "/a.html", b"<html>a</html>")
+        other = arrivals(srv, "/b.html", b"<html>b</html>")
+        with fetcher_for(srv, per_host_min_delay_s=0.3, per_host_concurrency=4) as f:
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(lambda _: f.get(srv.url("/a.html")), range(3)))
+        assert len(times) == 3 and min(gaps(times)) >= 0.25, gaps(times)
+        assert other == []
 
 
 def test_robots_5xx_means_wait(tmp_path: Path) -> None:

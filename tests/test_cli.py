@@ -53,6 +53,8 @@ def test_demo_loads_the_sample_site(demo_warehouse: Path, capsys: pytest.Capture
     )
     (row,) = json.loads(capsys.readouterr().out)
     assert "López Obrador" in row["body"] and "Leave a Reply" not in row["body"]
+    assert sql(demo_warehouse, "SELECT topics FROM v_articles WHERE language = 'es'", "json") == 0
+    assert json.loads(capsys.readouterr().out) == [{"topics": []}]  # the default lexicons are English
 
 
 def test_sql_formats_and_read_only(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -347,6 +347,17 @@ def test_robots_txt_disallow_and_crawl_delay(tmp_path: Path) -> None:
         assert len(srv.requests("/robots.txt")) == 1  # cached per host
 
 
+def test_robots_unreachable_means_wait(tmp_path: Path) -> None:
+    """robots.txt that never answers (a timeout): no page of the host is fetched; the item is retried."""
+    with TestServer() as srv:
+        srv.route("/robots.txt", lambda r: time.sleep(1.5))  # says nothing until the client gave up
+        srv.static("/a.html", b"<html></html>")
+        with fetcher_for(srv, read_timeout_s=0.3, total_timeout_s=0.5) as f:
+            out = fetch_articles([item(srv.url("/a.html"))], f, settings(), RawStore(tmp_path))
+        assert out[0].status == "failed" and out[0].retryable and "robots.txt" in (out[0].reason or "")
+        assert srv.requests("/a.html") == []
+
+
 def test_per_host_minimum_delay_spaces_parallel_requests() -> None:
     with TestServer() as srv:
         times = arrivals(srv, "/a.html", b"<html>a</html>")

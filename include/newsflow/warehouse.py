@@ -293,7 +293,6 @@ class Warehouse:
                 plan.to_fetch.append(item)
         return plan
 
-    # -- the one write path ---------------------------------------------------------------------------
     def _pending_retries(
         self, feeds: Sequence[str], listed: set[str], max_attempts: int
     ) -> list[tuple[FeedItem, int]]:
@@ -327,6 +326,7 @@ class Warehouse:
             if r[0] not in listed
         ]
 
+    # -- the one write path ---------------------------------------------------------------------------
     def load_batch(self, batch: Batch, now: datetime | None = None) -> LoadStats:
         """Write polls, feed state, the item ledger and articles in one transaction (idempotent)."""
         now = now or datetime.now(UTC)

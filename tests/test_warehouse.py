@@ -123,6 +123,21 @@ def test_correction_updates_the_row(wh: Warehouse) -> None:
     assert wh.ledger_violations() == []
 
 
+def test_a_failed_refetch_never_undoes_a_load(wh: Warehouse) -> None:
+    """A correction's refetch that failed, or a retry a second staged run made before the first run's success
+    was loaded: the item keeps its article, and an edited entry keeps its old hash (to be fetched again)."""
+    it = make_item(1)
+    wh.load_batch(Batch(polls=[poll("f", [it])], outcomes=[loaded(it)]), now=NOW)
+    edited = dataclasses.replace(it, entry_hash="h1-edited")
+    failed = ItemOutcome(item=edited, status="failed", reason="HTTP 503", retryable=True, attempts=2)
+    stats = wh.load_batch(Batch(polls=[poll("f", [edited], "p2")], outcomes=[failed]), now=NOW)
+    assert stats.failed == 1 and stats.items_updated == 0
+    row = wh.query("SELECT status, article_id IS NOT NULL, entry_hash, attempts FROM items")[1]
+    assert row == [("loaded", True, "h1", 1)]
+    assert [i.item_id for i in wh.plan([poll("f", [edited], "p3")], 3).to_fetch] == [it.item_id]
+    assert wh.ledger_violations() == []
+
+
 def test_same_article_from_two_items_is_a_duplicate(wh: Warehouse) -> None:
     a = make_item(1, feed="a", url="https://news.example/x.html?utm_source=a")
     b = make_item(1, feed="b", url="https://news.example/x.html")

@@ -218,6 +218,47 @@ def test_transient_article_failures_are_retried_while_the_feed_is_unchanged(tmp_
     assert len(srv.requests("/a/1.html")) == 2 and len(srv.requests("/a/2.html")) == 3
 
 
+def test_a_retry_falls_back_to_the_entrys_own_text(tmp_path: Path) -> None:
+    """The retry of an entry the feed no longer lists (it answers 304) still has the entry's text: a page that
+    then gives too little text loads with the feed's summary, as the first attempt would have."""
+    summary = "Ministers met at the border crossing to discuss aid for the towns on both sides. " * 6
+    rss = (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title><item><title>One</title>"
+        f"<link>/a/1.html</link><guid>g1</guid><description>{summary}</description></item></channel></rss>"
+    ).encode()
+    with TestServer() as srv:
+
+        def feed_handler(r: Request) -> None:
+            if r.headers.get("If-None-Match") == '"v1"':
+                r.reply(304, ctype=None)
+            else:
+                r.reply(200, rss, "application/rss+xml", ETag='"v1"')
+
+        def short_page(r: Request) -> None:  # fails first, then answers with almost no text
+            first = len(srv.requests("/a/1.html")) == 1
+            r.reply(500, b"busy", "text/plain") if first else r.reply(200, b"<html><p>Short.</p></html>")
+
+        srv.route("/feed.xml", feed_handler)
+        srv.route("/a/1.html", short_page)
+        cfg_file = tmp_path / "feeds.yaml"
+        cfg_file.write_text(
+            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0, respect_robots: false}\n"
+        )
+        cfg = load_feeds_file(cfg_file)
+        wh = tmp_path / "w.duckdb"
+        assert run_cycle(cfg, wh, home=tmp_path, force=True).load.failed == 1
+        with Warehouse(wh, read_only=True) as w:
+            assert w.query("SELECT count(*) FROM retry_entries")[1] == [(1,)]
+        second = run_cycle(cfg, wh, home=tmp_path, force=True)
+        assert second.feeds_not_modified == 1 and second.load.articles_inserted == 1
+        with Warehouse(wh, read_only=True) as w:
+            (row,) = w.query("SELECT body_source, body FROM articles")[1]
+            assert row[0] == "feed_summary" and row[1].startswith("Ministers met at the border")
+            assert w.query("SELECT count(*) FROM retry_entries")[1] == [(0,)]  # settled: its text dropped
+            assert w.ledger_violations() == []
+
+
 def test_trickling_server_hits_the_total_deadline() -> None:
     with TestServer() as srv:
 

@@ -175,11 +175,29 @@ def test_plan_skips_known_refetches_edited_and_retries_failures(wh: Warehouse) -
     assert wh.plan([poll("f", [failing], "p5")], max_attempts=1).to_fetch == []  # attempts exhausted
     unchanged = dataclasses.replace(poll("f", [], "p6"), status="not_modified", http_status=304)
     retry = wh.plan([unchanged], max_attempts=3)
-    assert retry.to_fetch == [dataclasses.replace(failing, summary=None, content=None, author=None)]
+    assert retry.to_fetch == [failing]  # with the entry's own text, kept for the retry
     assert retry.attempts == {failing.item_id: 2}
     down = dataclasses.replace(unchanged, status="error", http_status=500, error="HTTP 500")
     assert wh.plan([down], max_attempts=3).to_fetch == []  # the feed's host may be down: wait
     assert wh.plan([dataclasses.replace(unchanged, feed="g")], max_attempts=3).to_fetch == []  # f's item
+
+
+def test_planning_on_a_snapshot_from_before_schema_4_still_retries(tmp_path: Path) -> None:
+    """The ingest plans on the published snapshot, which an upgrade leaves at schema 3 (no retry_entries)
+    until the next load publishes a new one: the retry goes ahead, without the entry's own text."""
+    path = tmp_path / "w.duckdb"
+    failing = make_item(2)
+    with Warehouse(path) as w:
+        outcome = ItemOutcome(item=failing, status="failed", reason="HTTP 503", retryable=True)
+        w.load_batch(Batch(polls=[poll("f", [failing])], outcomes=[outcome]), now=NOW)
+        w.con.execute("DROP TABLE retry_entries")
+        w.con.execute("DELETE FROM schema_migrations WHERE version = 4")
+    unchanged = dataclasses.replace(poll("f", [], "p2"), status="not_modified", http_status=304)
+    with Warehouse(path, read_only=True) as old:
+        assert old.schema_version() == 3
+        plan = old.plan([unchanged], max_attempts=3)
+    assert plan.to_fetch == [dataclasses.replace(failing, summary=None)]
+    assert plan.attempts == {failing.item_id: 2}
 
 
 def test_failed_load_leaves_nothing(wh: Warehouse) -> None:

@@ -233,8 +233,8 @@ class Warehouse:
 
         A retryable failure is retried when its feed polls successfully again, whether or not the feed lists
         it this time: a feed that answers ``304`` or the same body lists nothing, and one that moved on no
-        longer lists the item. Its stored ledger entry is fetched then (without the entry's own text, which
-        the ledger does not keep), up to ``max_attempts`` attempts in all.
+        longer lists the item. Its ledger entry is fetched then, with the entry's own text kept for it in
+        ``retry_entries``, up to ``max_attempts`` attempts in all.
         """
         plan = Plan()
         items: dict[str, FeedItem] = {}
@@ -299,32 +299,41 @@ class Warehouse:
         """Retryable failed items of ``feeds`` that this poll did not list, with their attempts so far."""
         if not feeds:
             return []
+        # A snapshot published before the upgrade to schema 4 has no retry_entries yet: plan without the text.
+        texts = (
+            "retry_entries"
+            if self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'retry_entries'"
+            ).fetchone()
+            != (0,)
+            else "(SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS summary, NULL::VARCHAR AS content, "
+            "NULL::VARCHAR AS author, NULL::VARCHAR AS language)"
+        )
         rows = self.con.execute(
-            "SELECT item_id, feed, guid, link, canonical_url, title, published_at, entry_hash, attempts "
-            "FROM items WHERE status = 'failed' AND retryable AND attempts < ? "
-            "AND feed IN (SELECT unnest(?::VARCHAR[])) ORDER BY status_at, item_id",
+            "SELECT i.item_id, feed, guid, link, canonical_url, title, summary, content, author, "
+            "published_at, entry_hash, language, attempts "
+            f"FROM items i LEFT JOIN {texts} e USING (item_id) "
+            "WHERE status = 'failed' AND retryable AND attempts < ? "
+            "AND feed IN (SELECT unnest(?::VARCHAR[])) ORDER BY status_at, i.item_id",
             [max_attempts, list(feeds)],
         ).fetchall()
-        return [
-            (
-                FeedItem(
-                    item_id=r[0],
-                    feed=r[1],
-                    guid=r[2],
-                    link=r[3],
-                    canonical_url=r[4],
-                    title=r[5],
-                    summary=None,
-                    content=None,
-                    author=None,
-                    published_at=r[6],
-                    entry_hash=r[7],
-                ),
-                r[8],
+        return [(FeedItem(*r[:-1]), r[-1]) for r in rows if r[0] not in listed]
+
+    def _keep_retry_entries(self, outcomes: Sequence[ItemOutcome]) -> None:
+        """Keep the entry's own text of items the ledger now has waiting for a retry; drop it for the others
+        of the batch (loaded, duplicate, given up, or kept loaded when a refetch failed)."""
+        waiting = [o.item for o in outcomes if o.status == "failed" and o.retryable]
+        if waiting:
+            self.con.executemany(
+                "INSERT OR REPLACE INTO retry_entries VALUES (?, ?, ?, ?, ?)",
+                [[i.item_id, i.summary, i.content, i.author, i.language] for i in waiting],
             )
-            for r in rows
-            if r[0] not in listed
-        ]
+        if outcomes:
+            self.con.execute(
+                "DELETE FROM retry_entries WHERE item_id IN (SELECT unnest(?::VARCHAR[])) AND item_id NOT IN "
+                "(SELECT item_id FROM items WHERE status = 'failed' AND retryable)",
+                [[o.item.item_id for o in outcomes]],
+            )
 
     # -- the one write path ---------------------------------------------------------------------------
     def load_batch(self, batch: Batch, now: datetime | None = None) -> LoadStats:
@@ -336,6 +345,7 @@ class Warehouse:
             polls = self._new_polls(batch.polls)
             outcomes = self._resolve_duplicates(batch.outcomes, stats)
             new_ids = self._upsert_items(outcomes, polls, now, stats)
+            self._keep_retry_entries(outcomes)
             self._upsert_articles([o for o in outcomes if o.status == "loaded"], now, stats)
             loaded = {o.article_id for o in outcomes if o.status == "loaded"}
             self._write_topics([t for t in batch.topics if t.article_id in loaded], now, stats)

@@ -25,12 +25,14 @@ KEYS = {
 }
 
 
-def config(tmp: Path, site: StaticSite) -> FeedsFile:
+def config(tmp: Path, site: StaticSite, other: StaticSite | None = None) -> FeedsFile:
+    """The sample site's world and americas feeds; with ``other``, americas from that second host."""
+    second = other or site
     path = tmp / "feeds.yaml"
     path.write_text(
-        f"allow_hosts: ['127.0.0.1:{site.port}']\nfeeds:\n"
+        f"allow_hosts: ['127.0.0.1:{site.port}', '127.0.0.1:{second.port}']\nfeeds:\n"
         f"  - {{name: world, url: '{site.base_url}/feeds/world.xml'}}\n"
-        f"  - {{name: americas, url: '{site.base_url}/feeds/americas.atom'}}\n"
+        f"  - {{name: americas, url: '{second.base_url}/feeds/americas.atom'}}\n"
         "settings: {per_host_min_delay_s: 0}\n"
     )
     return load_feeds_file(path)
@@ -69,16 +71,19 @@ def contents(home: Path) -> dict[str, list[tuple[object, ...]]]:
 
 
 def test_rerun_tasks_equal_one_run(tmp_path: Path) -> None:
-    with StaticSite(port=0) as site:
-        cfg = config(tmp_path, site)
+    """Two hosts, so the run has several fetch batches (a host's items stay in one)."""
+    with StaticSite(port=0) as site, StaticSite(port=0) as other:
+        cfg = config(tmp_path, site, other)
         once, thrice = tmp_path / "once", tmp_path / "thrice"
         ingest(cfg, once, "run-1", repeat=1)
         curate(cfg, once, repeat=1)
         ingest(cfg, thrice, "run-1", repeat=3)
         result = curate(cfg, thrice, repeat=3)
-    assert result["articles_inserted"] == 8 and result["duplicate"] == 1
+    assert len(list((thrice / "staging" / "run-1" / "fetch").glob("batch-*.parquet"))) == 2
+    # the story both feeds carry has a URL on each host here: two articles, no duplicate
+    assert result["articles_inserted"] == 9 and result["duplicate"] == 0
     a, b = contents(once), contents(thrice)
-    assert [len(b[k]) for k in KEYS] == [8, 9, 8 * 3, 2, 2, 2]
+    assert [len(b[k]) for k in KEYS] == [9, 9, 9 * 3, 2, 2, 2]
     # poll ids derive from the run id, so both homes hold the same rows, and the rerun home no extra ones
     assert a == b
     with Warehouse(thrice / "warehouse.duckdb", read_only=True) as wh:

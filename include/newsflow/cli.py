@@ -303,7 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="serve the bundled sample site and run one cycle on it")
     _warehouse_arg(p)
-    p.add_argument("--port", type=int, default=8765, help="the sample site's port (0: any free one)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=8765,
+        help="the sample site's port (0: any free one); the port is part of the stories' URLs, so use another "
+        "--warehouse than the default port's runs",
+    )
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("sql", help="read-only ad-hoc SQL against the warehouse")

@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port",
         type=int,
         default=8765,
-        help="the sample site's port (0: any free one); the port is part of the stories' URLs, so use another "
+        help="the sample site's port (0: any free one); it is part of the stories' URLs, so use another "
         "--warehouse than the default port's runs",
     )
     p.set_defaults(func=cmd_demo)

@@ -120,6 +120,9 @@ _ARTICLE_COLUMNS = [
     ("extractor", pa.string()),
     ("fetched_at", TS),
 ]
+RETRY_ENTRIES_SCHEMA = 4
+"""The schema version that added ``retry_entries`` (a published snapshot may be older)."""
+
 _ITEM_COLUMNS = [
     ("item_id", pa.string()),
     ("feed", pa.string()),
@@ -302,10 +305,7 @@ class Warehouse:
         # A snapshot published before the upgrade to schema 4 has no retry_entries yet: plan without the text.
         texts = (
             "retry_entries"
-            if self.con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'retry_entries'"
-            ).fetchone()
-            != (0,)
+            if self.schema_version() >= RETRY_ENTRIES_SCHEMA
             else "(SELECT NULL::VARCHAR AS item_id, NULL::VARCHAR AS summary, NULL::VARCHAR AS content, "
             "NULL::VARCHAR AS author, NULL::VARCHAR AS language)"
         )

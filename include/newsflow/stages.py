@@ -146,12 +146,19 @@ def plan_stage(
     """Decide what to fetch (against the published snapshot) and stage it in batches; returns batch paths."""
     folder = run_dir(home, run_id)
     polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
+    in_flight = {  # fetched by earlier runs that wait for their load: the snapshot does not know them yet
+        item.item_id
+        for run in pending_runs(home)
+        if run != folder
+        for batch in sorted((run / "fetch").glob("batch-*.parquet"))
+        for item in read_records(batch, FeedItem)
+    }
     wh = open_for_reading(warehouse)
     if wh is None:
-        plan = Plan(to_fetch=[i for p in polls for i in p.items])
+        plan = Plan(to_fetch=[i for p in polls for i in p.items if i.item_id not in in_flight])
     else:
         with wh:
-            plan = wh.plan(polls, config.settings.max_item_attempts)
+            plan = wh.plan(polls, config.settings.max_item_attempts, in_flight)
     write_records(folder / "outcomes" / "duplicates.parquet", ItemOutcome, plan.duplicates)
     (folder / "fetch").mkdir(parents=True, exist_ok=True)
     (folder / "fetch" / "attempts.json").write_text(json.dumps(plan.attempts))

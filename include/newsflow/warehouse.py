@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -231,21 +231,27 @@ class Warehouse:
         ).fetchall()
         return {r[0]: FeedState(*r) for r in rows}
 
-    def plan(self, polls: Sequence[PollResult], max_attempts: int) -> Plan:
+    def plan(
+        self, polls: Sequence[PollResult], max_attempts: int, in_flight: Collection[str] = frozenset()
+    ) -> Plan:
         """Decide which items to fetch: new ones, edited ones (corrections) and retryable failures.
 
         A retryable failure is retried when its feed polls successfully again, whether or not the feed lists
         it this time: a feed that answers ``304`` or the same body lists nothing, and one that moved on no
         longer lists the item. Its ledger entry is fetched then, with the entry's own text kept for it in
-        ``retry_entries``, up to ``max_attempts`` attempts in all.
+        ``retry_entries``, up to ``max_attempts`` attempts in all. Items ``in_flight`` (fetched by an earlier
+        run whose load is still to come) are left to that run.
         """
         plan = Plan()
         items: dict[str, FeedItem] = {}
         for poll in polls:
             for item in poll.items:
-                items.setdefault(item.item_id, item)
+                if item.item_id in in_flight:
+                    plan.known_unchanged += 1
+                else:
+                    items.setdefault(item.item_id, item)
         reachable = sorted({p.feed for p in polls if not p.failed})
-        for item, attempts in self._pending_retries(reachable, set(items), max_attempts):
+        for item, attempts in self._pending_retries(reachable, set(items) | set(in_flight), max_attempts):
             plan.to_fetch.append(item)
             plan.attempts[item.item_id] = attempts + 1
         if not items:

@@ -180,6 +180,12 @@ def test_plan_skips_known_refetches_edited_and_retries_failures(wh: Warehouse) -
     down = dataclasses.replace(unchanged, status="error", http_status=500, error="HTTP 500")
     assert wh.plan([down], max_attempts=3).to_fetch == []  # the feed's host may be down: wait
     assert wh.plan([dataclasses.replace(unchanged, feed="g")], max_attempts=3).to_fetch == []  # f's item
+    # Items an earlier staged run fetched, still to be loaded, are left to it, unless edited since.
+    staged = {fresh.item_id: fresh.entry_hash, failing.item_id: failing.entry_hash}
+    waiting = wh.plan([poll("f", [fresh], "p7")], 3, in_flight=staged)
+    assert waiting.to_fetch == [] and waiting.known_unchanged == 1  # the retry is in flight too
+    fresh_edit = dataclasses.replace(fresh, entry_hash="h4-edited")
+    assert wh.plan([poll("f", [fresh_edit], "p8")], 3, in_flight=staged).to_fetch == [fresh_edit]
 
 
 def test_planning_on_a_snapshot_from_before_schema_4_still_retries(tmp_path: Path) -> None:

@@ -147,7 +147,7 @@ def plan_stage(
     folder = run_dir(home, run_id)
     polls = [p for f in sorted((folder / "polls").glob("*.parquet")) for p in read_records(f, PollResult)]
     in_flight = {  # fetched by earlier runs that wait for their load: the snapshot does not know them yet
-        item.item_id
+        item.item_id: item.entry_hash
         for run in pending_runs(home)
         if run != folder
         for batch in sorted((run / "fetch").glob("batch-*.parquet"))
@@ -155,7 +155,7 @@ def plan_stage(
     }
     wh = open_for_reading(warehouse)
     if wh is None:
-        plan = Plan(to_fetch=[i for p in polls for i in p.items if i.item_id not in in_flight])
+        plan = Plan(to_fetch=[i for p in polls for i in p.items if in_flight.get(i.item_id) != i.entry_hash])
     else:
         with wh:
             plan = wh.plan(polls, config.settings.max_item_attempts, in_flight)

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -232,21 +232,23 @@ class Warehouse:
         return {r[0]: FeedState(*r) for r in rows}
 
     def plan(
-        self, polls: Sequence[PollResult], max_attempts: int, in_flight: Collection[str] = frozenset()
+        self, polls: Sequence[PollResult], max_attempts: int, in_flight: Mapping[str, str] | None = None
     ) -> Plan:
         """Decide which items to fetch: new ones, edited ones (corrections) and retryable failures.
 
         A retryable failure is retried when its feed polls successfully again, whether or not the feed lists
         it this time: a feed that answers ``304`` or the same body lists nothing, and one that moved on no
         longer lists the item. Its ledger entry is fetched then, with the entry's own text kept for it in
-        ``retry_entries``, up to ``max_attempts`` attempts in all. Items ``in_flight`` (fetched by an earlier
-        run whose load is still to come) are left to that run.
+        ``retry_entries``, up to ``max_attempts`` attempts in all. Items ``in_flight`` (item id: entry hash,
+        fetched by an earlier run whose load is still to come) are left to that run, unless the entry was
+        edited since.
         """
+        in_flight = in_flight or {}
         plan = Plan()
         items: dict[str, FeedItem] = {}
         for poll in polls:
             for item in poll.items:
-                if item.item_id in in_flight:
+                if in_flight.get(item.item_id) == item.entry_hash:
                     plan.known_unchanged += 1
                 else:
                     items.setdefault(item.item_id, item)

@@ -391,6 +391,32 @@ def test_setup_is_idempotent_and_updates_a_stale_suite(project_copy: Path) -> No
     assert project_files(project_copy) == settled
 
 
+def test_the_project_names_no_config_variables_file(project_copy: Path) -> None:
+    # GX re-reads and parses a named config variables file on every access to a context variable (about
+    # 90 per validation); newsflow uses none, so set-up names none and validation never reads the file.
+    config = project_copy / "gx" / "great_expectations.yml"
+    assert re.search(r"^config_variables_file_path:\s*(null)?\s*$", config.read_text(), re.MULTILINE)
+    frame = q.articles_frame([make_article(0)])
+    garbage = project_copy / "gx" / "uncommitted" / "config_variables.yml"
+    garbage.write_text("key: [unclosed\n")  # parsing this file would raise
+    assert q.GXProject(project_copy).validate(frame, "articles", "vars-1", NOW, topic_names=TOPICS).success
+
+    # A project set up by an older newsflow (GX's scaffold names the file) is updated by set-up.
+    text = re.sub(
+        r"^config_variables_file_path:.*$",
+        "config_variables_file_path: uncommitted/config_variables.yml",
+        config.read_text(),
+        flags=re.MULTILINE,
+    )
+    config.write_text(text)
+    with pytest.raises(Exception, match="unclosed|flow sequence|while parsing"):
+        q.GXProject(project_copy).validate(frame, "articles", "vars-2", NOW, topic_names=TOPICS)
+    garbage.write_text("{}\n")  # set-up opens the project as it is, so the file must parse for it
+    q.setup(project_copy)
+    garbage.write_text("key: [unclosed\n")
+    assert q.GXProject(project_copy).validate(frame, "articles", "vars-3", NOW, topic_names=TOPICS).success
+
+
 def test_one_batch_validates_both_suites_and_builds_their_data_docs_once(project_copy: Path) -> None:
     articles = [make_article(n) for n in range(3)]
     rows = [TopicRow(a.article_id, "aid", "lex-1+0123456789", 0.5, True, {}) for a in articles]

@@ -880,11 +880,15 @@ class GXProject:
             if (
                 dict(variables.progress_bars or {}) != quiet
                 or variables.analytics_enabled is not False
+                or variables.config_variables_file_path is not None
                 or site.get("show_how_to_buttons") is not False
                 or any(site.get(key) != value for key, value in SITE_VIEWS.items())
             ):
                 variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
                 variables.analytics_enabled = False
+                # newsflow uses no config variables; with a file named, GX reads and parses it again on
+                # every access to a context variable (about 90 per validation: 0.13 s of 0.93 s measured).
+                variables.config_variables_file_path = None
                 site["show_how_to_buttons"] = False  # they link to docs.greatexpectations.io
                 site.update(SITE_VIEWS)  # cached-template views and the summary index builder (gxviews)
                 sites[DOCS_SITE] = site

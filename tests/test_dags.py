@@ -52,6 +52,13 @@ def test_conventions(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert queued == WRITERS  # and only they go to the writer's worker queue
 
 
+def test_the_fetch_task_has_the_time_its_budget_is_checked_against(dagbag) -> None:  # type: ignore[no-untyped-def]
+    from newsflow.config import FETCH_TASK_LIMIT_S
+
+    fetch = dagbag.dags["news_ingest"].get_task("fetch")
+    assert fetch.execution_timeout.total_seconds() == FETCH_TASK_LIMIT_S
+
+
 def test_schedules_and_assets(dagbag) -> None:  # type: ignore[no-untyped-def]
     ingest, curate = dagbag.dags["news_ingest"], dagbag.dags["news_curate"]
     assert ingest.timetable.expression == "*/15 * * * *"

@@ -442,3 +442,78 @@ def test_per_host_concurrency_limit() -> None:
         with fetcher_for(srv, per_host_concurrency=2) as f, ThreadPoolExecutor(6) as pool:
             list(pool.map(lambda _: f.get(srv.url("/p")), range(6)))
         assert active["max"] == 2
+
+
+def test_items_left_when_the_fetch_budget_runs_out_are_fetched_first_by_the_next_runs(tmp_path: Path) -> None:
+    """A run starts no request once its fetch budget is spent: the items left are recorded (failed, retryable,
+    "not fetched", no attempt used) and later runs fetch them before newer items, even while the feed answers
+    304, until every item is loaded. Each page is requested once."""
+    links = [f"/a/{n}.html" for n in range(6)]
+    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+
+    def rss(paths: list[str]) -> bytes:
+        entries = "".join(f"<item><title>{p}</title><link>{p}</link><guid>{p}</guid></item>" for p in paths)
+        head = "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+        return f"{head}{entries}</channel></rss>".encode()
+
+    version = {"now": 1}
+    with TestServer() as srv:
+
+        def feed_handler(r: Request) -> None:
+            etag = f'"v{version["now"]}"'
+            if r.headers.get("If-None-Match") == etag:
+                r.reply(304, ctype=None)
+            else:  # version 2 adds two newer stories on top
+                listed = links if version["now"] == 1 else ["/a/new1.html", "/a/new2.html", *links]
+                r.reply(200, rss(listed), "application/rss+xml", ETag=etag)
+
+        srv.route("/feed.xml", feed_handler)
+        for path in [*links, "/a/new1.html", "/a/new2.html"]:
+            srv.route(path, lambda r: r.reply(200, page))
+        cfg_file = tmp_path / "feeds.yaml"
+        # One request at a time, 0.4 s apart (the poll included): about three pages fit in 1.2 s.
+        cfg_file.write_text(
+            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0.4, per_host_concurrency: 1, concurrency: 1, "
+            "fetch_budget_s: 1.2, max_item_attempts: 1, respect_robots: false, extract_workers: 1}\n"
+        )
+        cfg = load_feeds_file(cfg_file)
+        wh = tmp_path / "w.duckdb"
+
+        def ledger() -> dict[str, tuple[str, int, bool, str | None]]:
+            with Warehouse(wh, read_only=True) as w:
+                rows = w.query("SELECT link, status, attempts, retryable, reason FROM items")[1]
+            return {link.rsplit("/", 1)[1]: (s, a, r, reason) for link, s, a, r, reason in rows}
+
+        first = run_cycle(cfg, wh, home=tmp_path, force=True)
+        loaded = {k for k, v in ledger().items() if v[0] == "loaded"}
+        left = {k for k, v in ledger().items() if v[0] != "loaded"}
+        assert 1 <= len(loaded) < len(links) and first.not_fetched == len(left)
+        assert first.fetched == len(loaded) and first.failures == []  # "not fetched" is not listed as failed
+        for name in left:
+            status, attempts, retryable, reason = ledger()[name]
+            assert (status, attempts, retryable) == ("failed", 0, True)
+            assert reason and reason.startswith("not fetched: the run's fetch budget ran out")
+            assert srv.requests(f"/a/{name}") == []  # never requested
+        with Warehouse(wh, read_only=True) as w:
+            assert w.query("SELECT count(*) FROM retry_entries")[1] == [(len(left),)]
+
+        second = run_cycle(cfg, wh, home=tmp_path, force=True)  # the feed answers 304
+        assert second.feeds_not_modified == 1 and second.fetched >= 1
+        version["now"] = 2  # two newer stories: the ones left wait no longer behind them
+        for _ in range(6):
+            before = {k for k, v in ledger().items() if v[0] == "loaded"}
+            run_cycle(cfg, wh, home=tmp_path, force=True)
+            now_loaded = {k for k, v in ledger().items() if v[0] == "loaded"} - before
+            waiting = {f"{n}.html" for n in range(6)} - before
+            if waiting:  # while old items wait, a run loads only them
+                assert now_loaded <= waiting, (now_loaded, waiting)
+            if len(before | now_loaded) == len(links) + 2:
+                break
+        assert all(v[:3] == ("loaded", 1, False) for v in ledger().values()), ledger()
+        with Warehouse(wh, read_only=True) as w:
+            assert w.query("SELECT count(*) FROM articles")[1] == [(len(links) + 2,)]
+            assert w.query("SELECT count(*) FROM retry_entries")[1] == [(0,)]
+            assert w.ledger_violations() == []
+    for path in [*links, "/a/new1.html", "/a/new2.html"]:
+        assert len(srv.requests(path)) == 1, path

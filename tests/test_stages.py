@@ -210,3 +210,43 @@ def test_a_run_planned_before_the_last_one_loaded_leaves_it_its_items(tmp_path: 
     assert {k: v for k, v in both.items() if k != "polls"} == {k: v for k, v in one.items() if k != "polls"}
     with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
         assert wh.ledger_violations() == []
+
+
+def test_a_fetch_task_out_of_budget_stages_the_rest_for_the_next_runs(tmp_path: Path) -> None:
+    """The Airflow path: a fetch task whose budget runs out stages the items it did not fetch as such; the
+    load records them, and the next runs (their feeds answering 304) fetch them, each page once."""
+    with StaticSite(port=0) as site:
+        path = tmp_path / "feeds.yaml"
+        path.write_text(  # one request at a time, 0.4 s apart (robots.txt included): two pages per task
+            f"allow_hosts: ['127.0.0.1:{site.port}']\nfeeds:\n"
+            f"  - {{name: world, url: '{site.base_url}/feeds/world.xml'}}\n"
+            f"  - {{name: americas, url: '{site.base_url}/feeds/americas.atom'}}\n"
+            "settings: {per_host_min_delay_s: 0.4, per_host_concurrency: 1, concurrency: 1, "
+            "fetch_budget_s: 1.0, extract_workers: 1}\n"
+        )
+        cfg, home = load_feeds_file(path), tmp_path / "home"
+        ingest(cfg, home, "run-1", repeat=1)
+        manifest = json.loads((home / "staging" / "run-1" / "manifest.json").read_text())
+        assert manifest["articles_staged"] >= 1 and manifest["not_fetched"] >= 1
+        assert manifest["failed"] == manifest["not_fetched"]
+        assert curate(cfg, home, repeat=1)["articles_inserted"] == manifest["articles_staged"]
+        for n in range(2, 10):
+            with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+                if wh.query("SELECT count(*) FROM items WHERE status = 'failed'")[1] == [(0,)]:
+                    break
+            ingest(cfg, home, f"run-{n}", repeat=1)
+            curate(cfg, home, repeat=1)
+        hits = {p: k for p, k in site.hits.items() if p.startswith("/articles/")}
+    with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+        assert wh.query("SELECT count(*) FROM articles")[1] == [(8,)]
+        listed = dict(
+            wh.query("SELECT regexp_extract(link, '/articles/[^?#]*'), count(*) FROM items GROUP BY 1")[1]
+        )
+    assert (
+        len(hits) == 8
+    )  # every page was fetched, and at most once per item listing it (two feeds share one)
+    assert all(1 <= n <= listed[path] for path, n in hits.items()), (hits, listed)
+    with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+        polls = wh.query("SELECT status, count(*) FROM feed_polls GROUP BY ALL ORDER BY ALL")[1]
+        assert polls[0] == ("not_modified", 2 * (n - 2)) and polls[1] == ("ok", 2)  # later runs: 304s
+        assert wh.ledger_violations() == []

@@ -31,8 +31,17 @@ fetch threads extracting at once crashed the interpreter (a segmentation fault, 
 Extraction is CPU-bound under the GIL anyway, so serialising it costs no throughput."""
 
 
+NOT_FETCHED = "not fetched: "
+"""How the reason of an item left for a later run (the run's fetch budget ran out) begins."""
+
+
 def _failed(item: FeedItem, reason: str, retryable: bool, attempts: int) -> ItemOutcome:
     return ItemOutcome(item=item, status="failed", reason=reason, retryable=retryable, attempts=attempts)
+
+
+def is_not_fetched(outcome: ItemOutcome) -> bool:
+    """Whether the item waits for a later run without having been tried (see :data:`NOT_FETCHED`)."""
+    return outcome.status == "failed" and (outcome.reason or "").startswith(NOT_FETCHED)
 
 
 def _resolve_canonical(item: FeedItem, final_url: str, page_canonical: str | None) -> str:
@@ -62,6 +71,9 @@ def download(
                 return _failed(item, refusal[0], refusal[1], attempts)
         resp = fetcher.get(item.link, {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"})
     except FetchError as exc:
+        if exc.kind == "budget":  # never tried: a later run fetches it first, and it uses up no attempt
+            reason = f"{NOT_FETCHED}{exc.reason} (fetch_budget_s); the next run fetches it first"
+            return _failed(item, reason, True, max(attempts - 1, 0))
         return _failed(item, f"fetch {exc.kind}: {exc.reason}", exc.retryable, attempts)
     if resp.status != 200:
         retryable = resp.status >= 500 or resp.status in (408, 429)

@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 PACKAGE_ROOT = Path(__file__).resolve().parent
 DEFAULT_FEEDS_FILE = PACKAGE_ROOT / "config" / "feeds.yaml"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
+FETCH_TASK_LIMIT_S = 1200
+"""The fetch task's time limit (the DAGs' ``execution_timeout``, 20 min): ``fetch_budget_s`` plus one
+request's ``total_timeout_s`` must leave a minute of it for extracting the last pages and staging them."""
 
 
 class ConfigError(ValueError):
@@ -52,6 +55,7 @@ class Settings(_Strict):
     failure_backoff_max_min: float = Field(gt=0)
     max_items_per_feed: int = Field(ge=1)
     max_item_attempts: int = Field(ge=1, le=20)
+    fetch_budget_s: float = Field(gt=0)
     min_body_words: int = Field(ge=0)
     raw_html_retention_days: int = Field(ge=0)
     max_quarantine_share: float = Field(ge=0, le=1)
@@ -62,6 +66,12 @@ class Settings(_Strict):
         if not self.poll_interval_min_min <= self.poll_interval_default_min <= self.poll_interval_max_min:
             raise ValueError(
                 "poll_interval_default_min must lie between poll_interval_min_min and poll_interval_max_min"
+            )
+        if self.fetch_budget_s + self.total_timeout_s > FETCH_TASK_LIMIT_S - 60:
+            raise ValueError(
+                f"fetch_budget_s + total_timeout_s must be at most {FETCH_TASK_LIMIT_S - 60:g} s: a fetch "
+                f"task has {FETCH_TASK_LIMIT_S // 60} min, and the requests under way when the budget runs "
+                "out still finish"
             )
         return self
 

@@ -3,7 +3,8 @@
 Every request: the SSRF guard on each hop, http/https only, a bounded number of redirects, connect/read
 timeouts plus a total deadline enforced while streaming, a maximum body size (on the decompressed bytes
 too), a per-host minimum delay and concurrency limit, and ``Retry-After`` on 429/503 honoured for that
-host. Failures raise :class:`FetchError` with a short machine-readable ``kind`` and a readable ``reason``.
+host. No request starts once the fetcher's ``fetch_budget_s`` has run out. Failures raise
+:class:`FetchError` with a short machine-readable ``kind`` and a readable ``reason``.
 """
 
 from __future__ import annotations
@@ -208,19 +209,23 @@ class HostGate:
         with slot.lock:
             return max(0.0, slot.next_allowed - time.monotonic())
 
-    def acquire(self, host: str) -> _HostSlot:
-        """Wait for a turn at ``host``; raise FetchError if the host is deferred past ``max_wait_s``."""
+    def acquire(self, host: str, not_after: float | None = None) -> _HostSlot:
+        """Wait for a turn at ``host``; raise FetchError if the host is deferred past ``max_wait_s``, or
+        (kind ``budget``) if the turn would start after ``not_after`` (a ``time.monotonic()`` value)."""
         slot = self._slot(host)
         slot.semaphore.acquire()
         try:
             with slot.lock:
-                wait = slot.next_allowed - time.monotonic()
+                now = time.monotonic()
+                wait = slot.next_allowed - now
                 if wait > self._max_wait:
                     raise FetchError(
                         "deferred",
                         f"host {host} asked us to wait {wait:.0f} s (Retry-After); not waiting",
                         retryable=True,
                     )
+                if not_after is not None and max(now, slot.next_allowed) > not_after:
+                    raise FetchError("budget", "the run's fetch budget ran out", retryable=True)
                 slot.next_allowed = max(slot.next_allowed, time.monotonic()) + slot.min_delay
             if wait > 0:
                 time.sleep(wait)
@@ -247,6 +252,8 @@ class Fetcher:
     ) -> None:
         self.settings = settings
         self.guard = guard
+        self.not_after = time.monotonic() + settings.fetch_budget_s
+        """No request starts after this ``time.monotonic()`` value (``fetch_budget_s`` from creation)."""
         self.gate = HostGate(settings.per_host_min_delay_s, settings.per_host_concurrency, max_wait_s)
         timeout = httpx.Timeout(
             connect=settings.connect_timeout_s,
@@ -322,7 +329,7 @@ class Fetcher:
         self, url: str, headers: Mapping[str, str], deadline: float
     ) -> tuple[int, dict[str, str], bytes, int]:
         host = host_key(url)
-        slot = self.gate.acquire(host)
+        slot = self.gate.acquire(host, self.not_after)
         limit = self.settings.max_response_bytes
         try:
             with self._client.stream("GET", url, headers=dict(headers)) as resp:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsflow.articles import extraction_workers, fetch_articles
+from newsflow.articles import extraction_workers, fetch_articles, is_not_fetched
 from newsflow.config import FeedConfig, FeedsFile, Settings, data_home
 from newsflow.feeds import poll_feed
 from newsflow.fetcher import Fetcher
@@ -43,6 +43,8 @@ class CycleSummary:
     items_new: int = 0
     items_known: int = 0
     fetched: int = 0
+    not_fetched: int = 0
+    """Items left for the next run because the fetch budget ran out (counted among the failed)."""
     load: LoadStats = field(default_factory=LoadStats)
     failures: list[tuple[str, str]] = field(default_factory=list)
     raw_pruned: int = 0
@@ -67,6 +69,11 @@ class CycleSummary:
             f"{s.duplicate} duplicate, {s.failed} failed, {s.quarantined} quarantined",
             f"articles: {self.fetched} fetched, {s.articles_inserted} loaded, {s.articles_updated} updated",
         ]
+        if self.not_fetched:
+            out.append(
+                f"budget:   {self.not_fetched} of the failed items were not fetched (fetch_budget_s ran "
+                "out); the next run fetches them first"
+            )
         if self.timings:
             out.append("time:     " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
         out += [f"  failed: {name}: {reason}" for name, reason in self.failures]
@@ -165,11 +172,14 @@ def run_cycle(
     summary.feeds_not_modified = sum(1 for p in polls if p.status in ("not_modified", "unchanged"))
     summary.items_seen = sum(len(p.items) for p in polls)
     summary.items_known = plan.known_unchanged
-    summary.fetched = len(plan.to_fetch)
+    summary.not_fetched = sum(1 for o in outcomes if is_not_fetched(o))
+    summary.fetched = len(plan.to_fetch) - summary.not_fetched
     summary.load = stats
     summary.failures = [(p.feed, p.error or "") for p in polls if p.failed]
     summary.failures += [
-        (o.item.link or o.item.item_id, o.reason or "") for o in outcomes if o.status == "failed"
+        (o.item.link or o.item.item_id, o.reason or "")
+        for o in outcomes
+        if o.status == "failed" and not is_not_fetched(o)
     ]
     return summary
 

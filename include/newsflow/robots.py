@@ -39,7 +39,7 @@ class RobotsPolicy:
             try:
                 resp = self._fetcher.get(urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", "")))
             except FetchError as exc:
-                if exc.kind == "blocked":
+                if exc.kind in ("blocked", "budget"):  # not the host's answer: decide nothing for it
                     raise
                 LOGGER.info("robots.txt for %s unreachable (%s): treating as disallow", origin, exc.reason)
                 rules = None

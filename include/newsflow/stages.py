@@ -26,7 +26,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from newsflow.articles import fetch_articles
+from newsflow.articles import fetch_articles, is_not_fetched
 from newsflow.config import FeedsFile
 from newsflow.feeds import poll_feed
 from newsflow.models import (
@@ -181,6 +181,7 @@ def fetch_stage(config: FeedsFile, batch_path: str, *, home: Path) -> dict[str, 
         "path": str(out),
         "loaded": sum(o.status == "loaded" for o in outcomes),
         "failed": sum(o.status == "failed" for o in outcomes),
+        "not_fetched": sum(is_not_fetched(o) for o in outcomes),
     }
 
 
@@ -200,6 +201,7 @@ def finish_ingest(*, run_id: str, home: Path) -> dict[str, Any]:
         "articles_staged": sum(o.status == "loaded" for o in outcomes),
         "duplicates": sum(o.status == "duplicate" for o in outcomes),
         "failed": sum(o.status == "failed" for o in outcomes),
+        "not_fetched": sum(is_not_fetched(o) for o in outcomes),  # among the failed: for the next run
     }
     tmp = folder / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=1))

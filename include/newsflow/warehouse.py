@@ -241,7 +241,7 @@ class Warehouse:
         longer lists the item. Its ledger entry is fetched then, with the entry's own text kept for it in
         ``retry_entries``, up to ``max_attempts`` attempts in all. Items ``in_flight`` (item id: entry hash,
         fetched by an earlier run whose load is still to come) are left to that run, unless the entry was
-        edited since.
+        edited since. In ``to_fetch`` the new items come after the retries and corrections.
         """
         in_flight = in_flight or {}
         plan = Plan()
@@ -280,6 +280,9 @@ class Warehouse:
             if urls
             else {}
         )
+        # New items go last: an item left by a run whose fetch budget ran out is a retry, and goes before
+        # them, so a host's long backlog still moves.
+        fresh: list[FeedItem] = []
         for item_id, item in items.items():
             if item_id in known:
                 entry_hash, status, attempts, retryable = known[item_id]
@@ -301,7 +304,8 @@ class Warehouse:
                     )
                 )
             else:
-                plan.to_fetch.append(item)
+                fresh.append(item)
+        plan.to_fetch += fresh
         return plan
 
     def _pending_retries(

@@ -517,3 +517,54 @@ def test_items_left_when_the_fetch_budget_runs_out_are_fetched_first_by_the_next
             assert w.ledger_violations() == []
     for path in [*links, "/a/new1.html", "/a/new2.html"]:
         assert len(srv.requests(path)) == 1, path
+
+
+def test_items_of_a_host_that_asks_for_a_long_pause_are_left_without_using_an_attempt(tmp_path: Path) -> None:
+    """A 429 with a Retry-After longer than the fetcher waits pauses the host: the page that got it used an
+    attempt, the host's other items were never requested and wait for the next run with none used."""
+    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+    rss = (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+        + "".join(
+            f"<item><title>{n}</title><link>/a/{n}.html</link><guid>g{n}</guid></item>" for n in range(4)
+        )
+        + "</channel></rss>"
+    ).encode()
+    throttled = {"now": True}
+    with TestServer() as srv:
+        srv.static("/feed.xml", rss, "application/rss+xml")
+
+        def story(r: Request) -> None:
+            if throttled["now"]:
+                r.reply(429, b"slow down", "text/plain", Retry_After="3600")
+            else:
+                r.reply(200, page)
+
+        for n in range(4):
+            srv.route(f"/a/{n}.html", story)
+        cfg_file = tmp_path / "feeds.yaml"
+        cfg_file.write_text(
+            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0, per_host_concurrency: 1, concurrency: 1, "
+            "max_item_attempts: 2, respect_robots: false, extract_workers: 1}\n"
+        )
+        cfg = load_feeds_file(cfg_file)
+        wh = tmp_path / "w.duckdb"
+
+        def ledger() -> dict[str, tuple[str, int, str]]:
+            with Warehouse(wh, read_only=True) as w:
+                rows = w.query("SELECT link, status, attempts, reason FROM items")[1]
+            return {link.rsplit("/", 1)[1]: (s, a, reason) for link, s, a, reason in rows}
+
+        first = run_cycle(cfg, wh, home=tmp_path, force=True)
+        assert first.not_fetched == 3 and first.failures == [(srv.url("/a/0.html"), "fetch http: HTTP 429")]
+        assert "later:    3 of the failed items were not requested" in "\n".join(first.lines())
+        assert ledger()["0.html"] == ("failed", 1, "fetch http: HTTP 429")
+        for n in (1, 2, 3):
+            status, attempts, reason = ledger()[f"{n}.html"]
+            assert (status, attempts) == ("failed", 0) and reason.startswith("not fetched: host ")
+            assert "Retry-After" in reason and srv.requests(f"/a/{n}.html") == []
+        throttled["now"] = False
+        second = run_cycle(cfg, wh, home=tmp_path, force=True)
+        assert second.load.articles_inserted == 4
+        assert ledger() == {f"{n}.html": ("loaded", 2 if n == 0 else 1, None) for n in range(4)}

@@ -32,7 +32,8 @@ Extraction is CPU-bound under the GIL anyway, so serialising it costs no through
 
 
 NOT_FETCHED = "not fetched: "
-"""How the reason of an item left for a later run (the run's fetch budget ran out) begins."""
+"""How the reason of an item left for a later run without a request begins: the run's fetch budget ran out,
+or its host asked for a pause (``Retry-After``) longer than the fetcher waits."""
 
 
 def _failed(item: FeedItem, reason: str, retryable: bool, attempts: int) -> ItemOutcome:
@@ -71,8 +72,8 @@ def download(
                 return _failed(item, refusal[0], refusal[1], attempts)
         resp = fetcher.get(item.link, {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"})
     except FetchError as exc:
-        if exc.kind == "budget":  # never tried: a later run fetches it first, and it uses up no attempt
-            reason = f"{NOT_FETCHED}{exc.reason} (fetch_budget_s); the next run fetches it first"
+        if exc.kind in ("budget", "deferred"):  # never requested: it uses up no attempt
+            reason = f"{NOT_FETCHED}{exc.reason}; the next run fetches it first"
             return _failed(item, reason, True, max(attempts - 1, 0))
         return _failed(item, f"fetch {exc.kind}: {exc.reason}", exc.retryable, attempts)
     if resp.status != 200:

@@ -225,7 +225,8 @@ class HostGate:
                         retryable=True,
                     )
                 if not_after is not None and max(now, slot.next_allowed) > not_after:
-                    raise FetchError("budget", "the run's fetch budget ran out", retryable=True)
+                    reason = "the run's fetch budget ran out (fetch_budget_s)"
+                    raise FetchError("budget", reason, retryable=True)
                 slot.next_allowed = max(slot.next_allowed, time.monotonic()) + slot.min_delay
             if wait > 0:
                 time.sleep(wait)

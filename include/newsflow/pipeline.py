@@ -44,7 +44,8 @@ class CycleSummary:
     items_known: int = 0
     fetched: int = 0
     not_fetched: int = 0
-    """Items left for the next run because the fetch budget ran out (counted among the failed)."""
+    """Items left for the next run without a request (counted among the failed): the fetch budget ran out, or
+    their host asked for a long pause."""
     load: LoadStats = field(default_factory=LoadStats)
     failures: list[tuple[str, str]] = field(default_factory=list)
     raw_pruned: int = 0
@@ -71,8 +72,8 @@ class CycleSummary:
         ]
         if self.not_fetched:
             out.append(
-                f"budget:   {self.not_fetched} of the failed items were not fetched (fetch_budget_s ran "
-                "out); the next run fetches them first"
+                f"later:    {self.not_fetched} of the failed items were not requested (the fetch budget "
+                "ran out, or their host asked for a pause); the next run fetches them first"
             )
         if self.timings:
             out.append("time:     " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))

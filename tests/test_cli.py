@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from conftest import ROOT
 from newsflow.cli import build_parser, main
+from newsflow.models import Batch, HostPause
+from newsflow.warehouse import Warehouse
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +99,21 @@ def test_status(
     assert "articles:  12 (0 from feed text)" in out and "ledger:    every item accounted for" in out
     assert "last run:" not in out  # only Airflow runs are staged; the demo ran in one process
     assert f"raw HTML in {tmp_path / 'raw'}, staging in {tmp_path / 'staging'}" in out
+    assert "paused:" not in out
+
+    # A host that asked for a pause (Retry-After) is shown until the pause ends.
+    copy = tmp_path / "w.duckdb"
+    shutil.copy(demo_warehouse, copy)
+    now = datetime.now(UTC)
+    pauses = [HostPause("127.0.0.1:8765", now + timedelta(hours=1), "HTTP 429 with Retry-After: 3600")]
+    with Warehouse(copy) as wh:
+        wh.load_batch(Batch(host_pauses=pauses), now=now)
+    assert main(["status", "--warehouse", str(copy), "--live"]) == 0
+    until = pauses[0].until
+    expected = (
+        f"paused:    127.0.0.1:8765 until {until:%Y-%m-%d %H:%M:%S} UTC (HTTP 429 with Retry-After: 3600)"
+    )
+    assert expected in capsys.readouterr().out
 
 
 def test_feeds_health(demo_warehouse: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -564,7 +564,81 @@ def test_items_of_a_host_that_asks_for_a_long_pause_are_left_without_using_an_at
             status, attempts, reason = ledger()[f"{n}.html"]
             assert (status, attempts) == ("failed", 0) and reason.startswith("not fetched: host ")
             assert "Retry-After" in reason and srv.requests(f"/a/{n}.html") == []
-        throttled["now"] = False
-        second = run_cycle(cfg, wh, home=tmp_path, force=True)
+        throttled["now"] = False  # and an hour has passed (the pause holds across runs until then)
+        second = run_cycle(
+            cfg, wh, home=tmp_path, force=True, now=datetime.now(UTC) + timedelta(hours=1, minutes=1)
+        )
         assert second.load.articles_inserted == 4
         assert ledger() == {f"{n}.html": ("loaded", 2 if n == 0 else 1, None) for n in range(4)}
+
+
+def test_a_pause_a_host_asked_for_holds_across_runs_until_it_ends(tmp_path: Path) -> None:
+    """A Retry-After is kept in the warehouse: later runs request nothing from that host, neither its feeds
+    (not polled, not counted as failing) nor its pages (left "not fetched", no attempt used), until the pause
+    ends; then everything loads."""
+    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+    throttled = {"now": True}
+    with TestServer() as feeds_host, TestServer() as pages:
+
+        def rss(links: list[str]) -> bytes:
+            items = "".join(f"<item><title>{u}</title><link>{u}</link><guid>{u}</guid></item>" for u in links)
+            head = "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+            return f"{head}{items}</channel></rss>".encode()
+
+        feeds_host.static(
+            "/feed.xml", rss([pages.url(f"/a/{n}.html") for n in range(3)]), "application/rss+xml"
+        )
+        pages.static("/own.xml", rss([pages.url("/a/own.html")]), "application/rss+xml")
+
+        def story(r: Request) -> None:
+            if throttled["now"]:
+                r.reply(429, b"slow down", "text/plain", Retry_After="3600")
+            else:
+                r.reply(200, page)
+
+        for name in ("0", "1", "2", "own"):
+            pages.route(f"/a/{name}.html", story)
+        cfg_file = tmp_path / "feeds.yaml"
+        cfg_file.write_text(
+            f"allow_hosts: ['{feeds_host.host}', '{pages.host}']\nfeeds:\n"
+            f"  - {{name: elsewhere, url: '{feeds_host.url('/feed.xml')}'}}\n"
+            f"  - {{name: own, url: '{pages.url('/own.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0, per_host_concurrency: 1, concurrency: 1, "
+            "max_item_attempts: 2, respect_robots: false, extract_workers: 1}\n"
+        )
+        cfg = load_feeds_file(cfg_file)
+        wh = tmp_path / "w.duckdb"
+
+        def ledger() -> dict[str, tuple[str, int, str]]:
+            with Warehouse(wh, read_only=True) as w:
+                rows = w.query("SELECT link, status, attempts, reason FROM items")[1]
+            return {link.rsplit("/", 1)[1]: (s, a, reason) for link, s, a, reason in rows}
+
+        first = run_cycle(cfg, wh, home=tmp_path, force=True)
+        assert first.feeds_polled == 2 and first.not_fetched == 3  # one page got the 429, three waited
+        with Warehouse(wh, read_only=True) as w:
+            ((host, until, reason),) = w.query("SELECT host, until, reason FROM host_pauses")[1]
+        assert host == pages.host and reason == "HTTP 429 with Retry-After: 3600"
+        assert timedelta(minutes=59) < until - datetime.now(UTC) <= timedelta(hours=1)
+        after_first = ledger()
+        assert sorted(a for _, a, _ in after_first.values()) == [0, 0, 0, 1]
+
+        throttled["now"] = False
+        seen = len(pages.requests())
+        second = run_cycle(cfg, wh, home=tmp_path, force=True)  # force: politeness is not forced
+        assert len(pages.requests()) == seen  # nothing at all asked of the paused host
+        assert second.feeds_polled == 1 and second.feeds_skipped == 1 and second.feeds_failed == 0
+        assert second.not_fetched == 3 and second.fetched == 0  # "elsewhere" lists three paused pages
+        for name, (status, attempts, why) in ledger().items():
+            assert (status, attempts) == after_first[name][:2]
+            if name != "own.html":  # the feed that would list it again was not polled
+                assert why.startswith(f"not fetched: host {pages.host} asked for a pause until ")
+
+        later = datetime.now(UTC) + timedelta(hours=2)  # the pause has ended
+        third = run_cycle(cfg, wh, home=tmp_path, force=True, now=later)
+        assert third.feeds_polled == 2 and third.load.articles_inserted == 4
+        assert {s for s, _, _ in ledger().values()} == {"loaded"}
+        assert sorted(a for _, a, _ in ledger().values()) == [1, 1, 1, 2]  # the 429 used one attempt, once
+        with Warehouse(wh, read_only=True) as w:
+            assert w.query("SELECT count(*) FROM host_pauses")[1] == [(0,)]  # ended pauses are dropped
+            assert w.ledger_violations() == []

@@ -250,3 +250,49 @@ def test_a_fetch_task_out_of_budget_stages_the_rest_for_the_next_runs(tmp_path: 
         polls = wh.query("SELECT status, count(*) FROM feed_polls GROUP BY ALL ORDER BY ALL")[1]
         assert polls[0] == ("not_modified", 2 * (n - 2)) and polls[1] == ("ok", 2)  # later runs: 304s
         assert wh.ledger_violations() == []
+
+
+def test_the_airflow_path_keeps_a_hosts_pause_across_runs(tmp_path: Path) -> None:
+    """A fetch task stages the pause a host asked for; the load stores it; the next run's planning sends
+    nothing to that host (its items staged "not fetched", no fetch batch for them)."""
+    from httpserver import Request, TestServer
+
+    with TestServer() as feeds_host, TestServer() as pages:
+        links = [pages.url(f"/a/{n}.html") for n in range(3)]
+        entries = "".join(f"<item><title>{u}</title><link>{u}</link><guid>{u}</guid></item>" for u in links)
+        rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>{entries}</channel></rss>"
+        feeds_host.static("/feed.xml", rss.encode(), "application/rss+xml")
+
+        def story(r: Request) -> None:
+            r.reply(429, b"slow down", "text/plain", Retry_After="3600")
+
+        for n in range(3):
+            pages.route(f"/a/{n}.html", story)
+        path = tmp_path / "feeds.yaml"
+        path.write_text(
+            f"allow_hosts: ['{feeds_host.host}', '{pages.host}']\n"
+            f"feeds:\n  - {{name: f, url: '{feeds_host.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0, per_host_concurrency: 1, concurrency: 1, "
+            "respect_robots: false, extract_workers: 1}\n"
+        )
+        cfg, home = load_feeds_file(path), tmp_path / "home"
+        ingest(cfg, home, "run-1", repeat=1)
+        assert (home / "staging" / "run-1" / "pauses" / "batch-0000.parquet").is_file()
+        curate(cfg, home, repeat=1)
+        with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+            assert [(p.host, p.reason) for p in wh.host_pauses()] == [
+                (pages.host, "HTTP 429 with Retry-After: 3600")
+            ]
+        asked = len(pages.requests())
+        assert asked == 1  # the first page's 429 paused the host for the rest of the task
+        ingest(cfg, home, "run-2", repeat=1)
+        assert len(pages.requests()) == asked  # the second run asked nothing of it
+        assert list((home / "staging" / "run-2" / "fetch").glob("batch-*.parquet")) == []
+        manifest = json.loads((home / "staging" / "run-2" / "manifest.json").read_text())
+        assert manifest["not_fetched"] == 3 and manifest["failed"] == 3
+        curate(cfg, home, repeat=1)
+        with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+            rows = wh.query("SELECT attempts, reason FROM items ORDER BY attempts")[1]
+            assert [a for a, _ in rows] == [0, 0, 1]  # only the page that got the 429 used an attempt
+            assert all("asked for a pause until" in reason for _, reason in rows)
+            assert wh.ledger_violations() == []

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from factories import loaded as loaded_outcome
-from newsflow.models import Article, Batch, FeedItem, ItemOutcome, PollResult
-from newsflow.urls import canonical_url
+from newsflow.models import Article, Batch, FeedItem, HostPause, ItemOutcome, PollResult, is_not_fetched
+from newsflow.urls import canonical_url, host_key
 from newsflow.warehouse import Warehouse, WarehouseError, migrations
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -197,13 +197,48 @@ def test_planning_on_a_snapshot_from_before_schema_4_still_retries(tmp_path: Pat
         outcome = ItemOutcome(item=failing, status="failed", reason="HTTP 503", retryable=True)
         w.load_batch(Batch(polls=[poll("f", [failing])], outcomes=[outcome]), now=NOW)
         w.con.execute("DROP TABLE retry_entries")
-        w.con.execute("DELETE FROM schema_migrations WHERE version = 4")
+        w.con.execute("DROP TABLE host_pauses")
+        w.con.execute("DELETE FROM schema_migrations WHERE version >= 4")
     unchanged = dataclasses.replace(poll("f", [], "p2"), status="not_modified", http_status=304)
     with Warehouse(path, read_only=True) as old:
         assert old.schema_version() == 3
         plan = old.plan([unchanged], max_attempts=3)
     assert plan.to_fetch == [dataclasses.replace(failing, summary=None)]
     assert plan.attempts == {failing.item_id: 2}
+
+
+def test_planning_leaves_the_items_of_a_paused_host_with_their_attempts(wh: Warehouse) -> None:
+    """A pause a host asked for (stored by a load, or given by this run) holds its items back until it ends:
+    they become "not fetched" outcomes with the attempts they had; other hosts' items are fetched."""
+    failing, fresh = make_item(1), make_item(2)
+    other = make_item(3, url="https://elsewhere.example/story-3")
+    host = host_key(failing.link or "")
+    wh.load_batch(
+        Batch(
+            polls=[poll("f", [failing])],
+            outcomes=[ItemOutcome(item=failing, status="failed", reason="HTTP 429", retryable=True)],
+            host_pauses=[HostPause(host, NOW + timedelta(hours=1), "HTTP 429 with Retry-After: 3600")],
+        ),
+        now=NOW,
+    )
+    assert wh.host_pauses() == [HostPause(host, NOW + timedelta(hours=1), "HTTP 429 with Retry-After: 3600")]
+    plan = wh.plan([poll("f", [failing, fresh, other], "p2")], max_attempts=3, now=NOW + timedelta(minutes=5))
+    assert plan.to_fetch == [other]
+    assert [(o.item.item_id, o.status, o.retryable, o.attempts) for o in plan.paused] == [
+        (failing.item_id, "failed", True, 1),  # the one attempt it used, not another
+        (fresh.item_id, "failed", True, 0),
+    ]
+    assert all(is_not_fetched(o) and "until" in (o.reason or "") for o in plan.paused)
+    after = wh.plan([poll("f", [failing, fresh, other], "p3")], max_attempts=3, now=NOW + timedelta(hours=2))
+    assert after.paused == []
+    assert after.to_fetch == [failing, fresh, other]  # the retry before the new
+    given = HostPause("elsewhere.example", NOW + timedelta(minutes=30), "HTTP 503 with Retry-After: 1800")
+    mixed = wh.plan([poll("f", [other], "p4")], 3, pauses=[given], now=NOW + timedelta(minutes=10))
+    # The stored pause still holds f's retry; this run's own pause holds the other host's item.
+    assert mixed.to_fetch == [] and [o.item for o in mixed.paused] == [failing, other]
+    # A later load drops the pauses that have ended.
+    wh.load_batch(Batch(), now=NOW + timedelta(hours=2))
+    assert wh.host_pauses() == []
 
 
 def test_failed_load_leaves_nothing(wh: Warehouse) -> None:

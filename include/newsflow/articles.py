@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from newsflow.config import Settings
 from newsflow.extraction import EXTRACTOR, choose_body, detect_language, extract_page
 from newsflow.fetcher import Fetcher, FetchError, Response
-from newsflow.models import Article, FeedItem, ItemOutcome
+from newsflow.models import NOT_FETCHED, Article, FeedItem, ItemOutcome
 from newsflow.rawstore import RawStore
 from newsflow.robots import RobotsPolicy, policy_for
 from newsflow.urls import article_id, canonical_url, is_http_url, same_site
@@ -31,18 +31,8 @@ fetch threads extracting at once crashed the interpreter (a segmentation fault, 
 Extraction is CPU-bound under the GIL anyway, so serialising it costs no throughput."""
 
 
-NOT_FETCHED = "not fetched: "
-"""How the reason of an item left for a later run without a request begins: the run's fetch budget ran out,
-or its host asked for a pause (``Retry-After``) longer than the fetcher waits."""
-
-
 def _failed(item: FeedItem, reason: str, retryable: bool, attempts: int) -> ItemOutcome:
     return ItemOutcome(item=item, status="failed", reason=reason, retryable=retryable, attempts=attempts)
-
-
-def is_not_fetched(outcome: ItemOutcome) -> bool:
-    """Whether the item waits for a later run without having been tried (see :data:`NOT_FETCHED`)."""
-    return outcome.status == "failed" and (outcome.reason or "").startswith(NOT_FETCHED)
 
 
 def _resolve_canonical(item: FeedItem, final_url: str, page_canonical: str | None) -> str:

@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -222,6 +222,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         q = {k: wh.query(v)[1] for k, v in STATUS_SQL.items()}
         version = wh.schema_version()
         violations = wh.ledger_violations()
+        pauses = [p for p in wh.host_pauses() if p.until > datetime.now(UTC)]
     feeds_total, failing, last_poll = q["feeds"][0]
     articles, fallback, last_change = q["articles"][0]
     print(f"warehouse: {path} (schema v{version}); analysts' snapshot: {snapshot_path(path)}")
@@ -230,6 +231,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"articles:  {articles} ({fallback} from feed text), last change {last_change}")
     print("topics:    " + (", ".join(f"{n} {t}" for t, n in q["topics"]) or "none assigned"))
     print(f"ledger:    {'every item accounted for' if not violations else f'{len(violations)} VIOLATIONS'}")
+    for p in pauses:  # a host that asked for a pause: none of its feeds or pages is requested till then
+        print(f"paused:    {p.host} until {p.until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({p.reason})")
     home = data_home()  # raw HTML and Airflow's staging, wherever --warehouse puts the DuckDB file
     last = last_loaded_run(home)
     if last is not None:

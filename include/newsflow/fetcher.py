@@ -16,7 +16,7 @@ import time
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
@@ -24,6 +24,7 @@ import httpcore
 import httpx
 
 from newsflow.config import Settings
+from newsflow.models import HostPause
 from newsflow.netguard import BlockedURL, NetGuard
 from newsflow.urls import host_key
 
@@ -254,6 +255,8 @@ class Fetcher:
         self.settings = settings
         self.guard = guard
         self.not_after = time.monotonic() + settings.fetch_budget_s
+        self._pauses: dict[str, HostPause] = {}
+        self._pauses_lock = threading.Lock()
         """No request starts after this ``time.monotonic()`` value (``fetch_budget_s`` from creation)."""
         self.gate = HostGate(settings.per_host_min_delay_s, settings.per_host_concurrency, max_wait_s)
         timeout = httpx.Timeout(
@@ -275,6 +278,20 @@ class Fetcher:
             transport=transport,
             trust_env=False,
         )
+
+    def _record_pause(self, host: str, seconds: float, status: int, header: str) -> None:
+        until = datetime.now(UTC) + timedelta(seconds=seconds)
+        reason = f"HTTP {status} with Retry-After: {header.strip()[:100]}"
+        with self._pauses_lock:
+            known = self._pauses.get(host)
+            if known is None or known.until < until:
+                self._pauses[host] = HostPause(host, until, reason)
+
+    def pauses(self) -> list[HostPause]:
+        """The pauses hosts asked for during this fetcher's requests (the latest end per host), for later
+        runs to honour."""
+        with self._pauses_lock:
+            return sorted(self._pauses.values(), key=lambda p: p.host)
 
     def close(self) -> None:
         self._client.close()
@@ -338,7 +355,9 @@ class Fetcher:
                 if resp.status_code in BACKOFF_CODES:
                     delay = parse_retry_after(resp_headers.get("retry-after"))
                     if delay is not None:
-                        self.gate.defer(host, min(delay, self.settings.max_retry_after_s))
+                        delay = min(delay, self.settings.max_retry_after_s)
+                        self.gate.defer(host, delay)
+                        self._record_pause(host, delay, resp.status_code, resp_headers["retry-after"])
                 declared = resp_headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:
                     raise FetchError(

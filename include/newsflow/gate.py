@@ -126,8 +126,8 @@ def validate_batch(
                 attempts=o.attempts,
             )
         outcomes.append(o)
-    validated = Batch(
-        polls=batch.polls,
+    validated = dataclasses.replace(
+        batch,
         outcomes=outcomes,
         topics=[t for t in batch.topics if t.article_id not in reasons],
         quarantine=batch.quarantine + quarantine,

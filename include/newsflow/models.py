@@ -8,6 +8,9 @@ from typing import Any, Literal
 
 PollStatus = Literal["ok", "not_modified", "unchanged", "error", "deferred"]
 ItemStatus = Literal["loaded", "duplicate", "failed", "quarantined"]
+NOT_FETCHED = "not fetched: "
+"""How the reason of an item left for a later run without a request begins: the run's fetch budget ran out,
+or its host asked for a pause (``Retry-After``) that was still on."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,20 @@ class ItemOutcome:
     attempts: int = 1
 
 
+def is_not_fetched(outcome: ItemOutcome) -> bool:
+    """Whether the item waits for a later run without having been requested (see :data:`NOT_FETCHED`)."""
+    return outcome.status == "failed" and (outcome.reason or "").startswith(NOT_FETCHED)
+
+
+@dataclass(frozen=True)
+class HostPause:
+    """A pause a host asked for (``Retry-After``): no request to it before ``until``."""
+
+    host: str
+    until: datetime
+    reason: str
+
+
 @dataclass(frozen=True)
 class TopicRow:
     """One article's score for one topic under one classifier version (a row of ``article_topics``)."""
@@ -160,3 +177,4 @@ class Batch:
     topics: list[TopicRow] = field(default_factory=list)
     quarantine: list[QuarantineRecord] = field(default_factory=list)
     validations: list[ValidationRun] = field(default_factory=list)
+    host_pauses: list[HostPause] = field(default_factory=list)

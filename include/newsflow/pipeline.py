@@ -16,17 +16,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsflow.articles import extraction_workers, fetch_articles, is_not_fetched
+from newsflow.articles import extraction_workers, fetch_articles
 from newsflow.config import FeedConfig, FeedsFile, Settings, data_home
 from newsflow.feeds import poll_feed
 from newsflow.fetcher import Fetcher
 from newsflow.gate import GateResult, ensure_project, validate_batch
-from newsflow.models import Batch, FeedState, PollResult
+from newsflow.models import Batch, FeedState, HostPause, PollResult, is_not_fetched
 from newsflow.netguard import NetGuard
 from newsflow.rawstore import RawStore
 from newsflow.schedule import is_due
 from newsflow.topics import classifier_pool, classify_articles, classify_texts, make_classifier
-from newsflow.warehouse import LoadStats, Warehouse
+from newsflow.urls import host_key
+from newsflow.warehouse import LoadStats, Warehouse, active_pauses
 
 LOGGER = logging.getLogger(__name__)
 
@@ -86,10 +87,27 @@ def make_fetcher(config: FeedsFile) -> Fetcher:
 
 
 def select_due(
-    feeds: Sequence[FeedConfig], states: dict[str, FeedState], now: datetime, force: bool = False
+    feeds: Sequence[FeedConfig],
+    states: dict[str, FeedState],
+    now: datetime,
+    force: bool = False,
+    pauses: Sequence[HostPause] = (),
 ) -> list[FeedConfig]:
-    """Feeds whose next poll time has come (all of them with ``force``)."""
-    return [f for f in feeds if force or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now)]
+    """Feeds whose next poll time has come (all of them with ``force``), except those on a host whose pause
+    (``Retry-After``) is still on: politeness is never forced."""
+    paused = active_pauses(pauses, now)
+
+    def on_pause(feed: FeedConfig) -> bool:
+        try:
+            return bool(paused) and host_key(feed.url) in paused
+        except ValueError:  # a malformed port: the poll fails with its reason
+            return False
+
+    return [
+        f
+        for f in feeds
+        if (force or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now)) and not on_pause(f)
+    ]
 
 
 def poll_feeds(
@@ -131,10 +149,10 @@ def run_cycle(
         with summary.timed("poll"):
             states = wh.feed_states()
             feeds = config.selected(feed_names)
-            due = select_due(feeds, states, now, force=force or bool(feed_names))
+            due = select_due(feeds, states, now, force=force or bool(feed_names), pauses=wh.host_pauses())
             summary.feeds_skipped = len(feeds) - len(due)
             polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
-            plan = wh.plan(polls, config.settings.max_item_attempts)
+            plan = wh.plan(polls, config.settings.max_item_attempts, pauses=fetcher.pauses(), now=now)
         # A cycle that brings nothing new (the usual one) neither starts workers, classifies nor validates.
         classifier = make_classifier(config.taxonomy) if plan.to_fetch else None
         workers = extraction_workers(config.settings, len(plan.to_fetch))
@@ -152,7 +170,12 @@ def run_cycle(
             if classifier is not None and articles:
                 with summary.timed("classify"):
                     topics = classify_articles(articles, classifier, workers=workers, pool=pool)
-        batch = Batch(polls=polls, outcomes=plan.duplicates + outcomes, topics=topics)
+        batch = Batch(
+            polls=polls,
+            outcomes=plan.duplicates + plan.paused + outcomes,
+            topics=topics,
+            host_pauses=fetcher.pauses(),
+        )
         gate = GateResult(batch, [], 0.0)
         if classifier is not None and articles:
             with summary.timed("validate"):
@@ -173,8 +196,9 @@ def run_cycle(
     summary.feeds_not_modified = sum(1 for p in polls if p.status in ("not_modified", "unchanged"))
     summary.items_seen = sum(len(p.items) for p in polls)
     summary.items_known = plan.known_unchanged
-    summary.not_fetched = sum(1 for o in outcomes if is_not_fetched(o))
-    summary.fetched = len(plan.to_fetch) - summary.not_fetched
+    left = sum(1 for o in outcomes if is_not_fetched(o))
+    summary.not_fetched = len(plan.paused) + left
+    summary.fetched = len(plan.to_fetch) - left
     summary.load = stats
     summary.failures = [(p.feed, p.error or "") for p in polls if p.failed]
     summary.failures += [

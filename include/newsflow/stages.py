@@ -26,25 +26,27 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from newsflow.articles import fetch_articles, is_not_fetched
+from newsflow.articles import fetch_articles
 from newsflow.config import FeedsFile
 from newsflow.feeds import poll_feed
 from newsflow.models import (
     Batch,
     FeedItem,
     FeedState,
+    HostPause,
     ItemOutcome,
     PollResult,
     QuarantineRecord,
     TopicRow,
     ValidationRun,
+    is_not_fetched,
 )
 from newsflow.pipeline import make_fetcher, select_due
 from newsflow.rawstore import RawStore
 from newsflow.staging import from_record, read_records, to_record, write_records
 from newsflow.topics import classify_articles, make_classifier
 from newsflow.urls import host_key
-from newsflow.warehouse import Plan, Warehouse, open_for_reading
+from newsflow.warehouse import Plan, Warehouse, defer_paused, open_for_reading
 from newsflow.workers import cpu_workers
 
 LOGGER = logging.getLogger(__name__)
@@ -77,11 +79,12 @@ def plan_polls(
     now = now or datetime.now(UTC)
     wh = open_for_reading(warehouse)
     states: dict[str, FeedState] = {}
+    pauses: list[HostPause] = []
     if wh is not None:
         with wh:
-            states = wh.feed_states()
+            states, pauses = wh.feed_states(), wh.host_pauses()
     feeds = config.selected(feed_names)
-    due = select_due(feeds, states, now, force=force or bool(feed_names))
+    due = select_due(feeds, states, now, force=force or bool(feed_names), pauses=pauses)
     return [{"feed": f.name, "state": to_record(states.get(f.name, FeedState(f.name)))} for f in due]
 
 
@@ -100,6 +103,7 @@ def poll_stage(
             max_items=max_items,
             poll_id=deterministic_poll_id(run_id, feed.name),
         )
+        _stage_pauses(run_dir(home, run_id), f"poll-{feed.name}", fetcher.pauses())
     path = write_records(run_dir(home, run_id) / "polls" / f"{feed.name}.parquet", PollResult, [result])
     return {
         "feed": feed.name,
@@ -108,6 +112,19 @@ def poll_stage(
         "error": result.error,
         "path": str(path),
     }
+
+
+def _stage_pauses(folder: Path, name: str, pauses: Sequence[HostPause]) -> None:
+    """Stage the pauses hosts asked for during a task (a re-run task replaces its own file)."""
+    path = folder / "pauses" / f"{name}.parquet"
+    if pauses:
+        write_records(path, HostPause, pauses)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def staged_pauses(folder: Path) -> list[HostPause]:
+    return [p for f in sorted((folder / "pauses").glob("*.parquet")) for p in read_records(f, HostPause)]
 
 
 def host_batches(items: Sequence[FeedItem], size: int) -> list[list[FeedItem]]:
@@ -153,13 +170,17 @@ def plan_stage(
         for batch in sorted((run / "fetch").glob("batch-*.parquet"))
         for item in read_records(batch, FeedItem)
     }
+    # Pauses asked for in this run's polls and in runs still to be loaded (the snapshot has the others).
+    pauses = [p for run in {folder, *pending_runs(home)} for p in staged_pauses(run)]
     wh = open_for_reading(warehouse)
     if wh is None:
-        plan = Plan(to_fetch=[i for p in polls for i in p.items if in_flight.get(i.item_id) != i.entry_hash])
+        items = [i for p in polls for i in p.items if in_flight.get(i.item_id) != i.entry_hash]
+        plan = defer_paused(Plan(to_fetch=items), pauses, datetime.now(UTC))
     else:
         with wh:
-            plan = wh.plan(polls, config.settings.max_item_attempts, in_flight)
+            plan = wh.plan(polls, config.settings.max_item_attempts, in_flight, pauses=pauses)
     write_records(folder / "outcomes" / "duplicates.parquet", ItemOutcome, plan.duplicates)
+    write_records(folder / "outcomes" / "paused.parquet", ItemOutcome, plan.paused)
     (folder / "fetch").mkdir(parents=True, exist_ok=True)
     (folder / "fetch" / "attempts.json").write_text(json.dumps(plan.attempts))
     paths = []
@@ -175,6 +196,7 @@ def fetch_stage(config: FeedsFile, batch_path: str, *, home: Path) -> dict[str, 
     attempts = json.loads((batch.parent / "attempts.json").read_text())
     with make_fetcher(config) as fetcher:
         outcomes = fetch_articles(items, fetcher, config.settings, RawStore(home), attempts=attempts)
+        _stage_pauses(batch.parent.parent, batch.stem, fetcher.pauses())
     out = batch.parent.parent / "outcomes" / batch.name
     write_records(out, ItemOutcome, outcomes)
     return {
@@ -233,13 +255,14 @@ def read_run(folder: Path, *, validated: bool = True) -> Batch:
             topics=read_records(gated / "topics.parquet", TopicRow),
             quarantine=read_records(gated / "quarantine.parquet", QuarantineRecord),
             validations=read_records(gated / "validations.parquet", ValidationRun),
+            host_pauses=staged_pauses(folder),
         )
     outcomes = [
         o for f in sorted((folder / "outcomes").glob("*.parquet")) for o in read_records(f, ItemOutcome)
     ]
     topics_file = folder / "topics.parquet"
     topics = read_records(topics_file, TopicRow) if topics_file.exists() else []
-    return Batch(polls=polls, outcomes=outcomes, topics=topics)
+    return Batch(polls=polls, outcomes=outcomes, topics=topics, host_pauses=staged_pauses(folder))
 
 
 def classify_pending(config: FeedsFile, *, home: Path) -> dict[str, Any]:

@@ -23,12 +23,29 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from newsflow.models import Batch, FeedItem, FeedState, ItemOutcome, PollResult, TopicRow
+from newsflow.models import (
+    NOT_FETCHED,
+    Batch,
+    FeedItem,
+    FeedState,
+    HostPause,
+    ItemOutcome,
+    PollResult,
+    TopicRow,
+)
+from newsflow.urls import host_key
 
 LOGGER = logging.getLogger(__name__)
 _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
 TS = pa.timestamp("us", tz="UTC")
+
+
+def _host_of(item: FeedItem) -> str | None:
+    try:
+        return host_key(item.link) if item.link else None
+    except ValueError:  # a malformed port: the fetch fails with its reason
+        return None
 
 
 class WarehouseError(RuntimeError):
@@ -81,7 +98,43 @@ class Plan:
     to_fetch: list[FeedItem] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)
     duplicates: list[ItemOutcome] = field(default_factory=list)
+    paused: list[ItemOutcome] = field(default_factory=list)
+    """Items of hosts that asked for a pause still on: recorded "not fetched", for a later run."""
     known_unchanged: int = 0
+
+
+def active_pauses(pauses: Iterable[HostPause], now: datetime) -> dict[str, HostPause]:
+    """The pauses still on at ``now``, per host (the latest end wins)."""
+    active: dict[str, HostPause] = {}
+    for pause in pauses:
+        if pause.until > now and (pause.host not in active or active[pause.host].until < pause.until):
+            active[pause.host] = pause
+    return active
+
+
+def defer_paused(plan: Plan, pauses: Sequence[HostPause], now: datetime) -> Plan:
+    """Move the items of hosts whose pause is still on at ``now`` from ``to_fetch`` to ``paused``: recorded as
+    failed for a later run ("not fetched"), with the attempts they had."""
+    active = active_pauses(pauses, now)
+    if not active:
+        return plan
+    keep: list[FeedItem] = []
+    for item in plan.to_fetch:
+        on = active.get(_host_of(item) or "")
+        if on is None:
+            keep.append(item)
+            continue
+        until = on.until.astimezone(UTC)
+        reason = (
+            f"{NOT_FETCHED}host {on.host} asked for a pause until {until:%Y-%m-%d %H:%M:%S} UTC "
+            f"({on.reason}); a run after that fetches it first"
+        )
+        attempts = plan.attempts.pop(item.item_id, 1) - 1
+        plan.paused.append(
+            ItemOutcome(item=item, status="failed", reason=reason, retryable=True, attempts=attempts)
+        )
+    plan.to_fetch = keep
+    return plan
 
 
 @dataclass
@@ -122,6 +175,8 @@ _ARTICLE_COLUMNS = [
 ]
 RETRY_ENTRIES_SCHEMA = 4
 """The schema version that added ``retry_entries`` (a published snapshot may be older)."""
+HOST_PAUSES_SCHEMA = 5
+"""The schema version that added ``host_pauses``."""
 
 _ITEM_COLUMNS = [
     ("item_id", pa.string()),
@@ -232,7 +287,13 @@ class Warehouse:
         return {r[0]: FeedState(*r) for r in rows}
 
     def plan(
-        self, polls: Sequence[PollResult], max_attempts: int, in_flight: Mapping[str, str] | None = None
+        self,
+        polls: Sequence[PollResult],
+        max_attempts: int,
+        in_flight: Mapping[str, str] | None = None,
+        *,
+        pauses: Sequence[HostPause] = (),
+        now: datetime | None = None,
     ) -> Plan:
         """Decide which items to fetch: new ones, edited ones (corrections) and retryable failures.
 
@@ -242,8 +303,22 @@ class Warehouse:
         ``retry_entries``, up to ``max_attempts`` attempts in all. Items ``in_flight`` (item id: entry hash,
         fetched by an earlier run whose load is still to come) are left to that run, unless the entry was
         edited since. In ``to_fetch`` the new items come after the retries and corrections.
+
+        Items of a host that asked for a pause (``host_pauses``, and ``pauses`` recorded by this run's polls
+        or by runs still to be loaded) still on at ``now`` are not fetched: they go to ``paused``, recorded as
+        failed for a later run, with the attempts they had.
         """
-        in_flight = in_flight or {}
+        plan = self._plan(polls, max_attempts, in_flight or {})
+        return defer_paused(plan, [*self.host_pauses(), *pauses], now or datetime.now(UTC))
+
+    def host_pauses(self) -> list[HostPause]:
+        """The stored pauses hosts asked for (none in a snapshot older than schema 5)."""
+        if self.schema_version() < HOST_PAUSES_SCHEMA:
+            return []
+        rows = self.con.execute("SELECT host, until, reason FROM host_pauses ORDER BY host").fetchall()
+        return [HostPause(*r) for r in rows]
+
+    def _plan(self, polls: Sequence[PollResult], max_attempts: int, in_flight: Mapping[str, str]) -> Plan:
         plan = Plan()
         items: dict[str, FeedItem] = {}
         for poll in polls:
@@ -363,11 +438,23 @@ class Warehouse:
             self._write_topics([t for t in batch.topics if t.article_id in loaded], now, stats)
             self._write_quality(batch)
             self._record_polls(polls, new_ids, stats)
+            self._record_pauses(batch.host_pauses, now)
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
         return stats
+
+    def _record_pauses(self, pauses: Sequence[HostPause], now: datetime) -> None:
+        """Keep each host's latest pause end; drop the pauses that have ended."""
+        if pauses:
+            self.con.executemany(
+                "INSERT INTO host_pauses VALUES (?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET "
+                "until = excluded.until, reason = excluded.reason, recorded_at = excluded.recorded_at "
+                "WHERE excluded.until > host_pauses.until",
+                [[p.host, p.until, p.reason, now] for p in pauses],
+            )
+        self.con.execute("DELETE FROM host_pauses WHERE until <= ?", [now])
 
     def _new_polls(self, polls: Sequence[PollResult]) -> list[PollResult]:
         if not polls:

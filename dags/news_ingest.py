@@ -48,12 +48,16 @@ def news_ingest() -> None:
     @task
     def due_feeds() -> list[dict[str, Any]]:
         from newsflow import stages
-        from newsflow.config import default_warehouse, feeds_file_from_env, load_feeds_file
+        from newsflow.config import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
 
         params = get_current_context()["params"]
         config = load_feeds_file(feeds_file_from_env())
         return stages.plan_polls(
-            config, default_warehouse(), feed_names=params["feeds"] or None, force=params["force"]
+            config,
+            default_warehouse(),
+            feed_names=params["feeds"] or None,
+            force=params["force"],
+            home=data_home(),
         )
 
     @task(map_index_template="{{ feed_name }}", execution_timeout=timedelta(minutes=5))

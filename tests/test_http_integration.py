@@ -471,11 +471,11 @@ def test_items_left_when_the_fetch_budget_runs_out_are_fetched_first_by_the_next
         for path in [*links, "/a/new1.html", "/a/new2.html"]:
             srv.route(path, lambda r: r.reply(200, page))
         cfg_file = tmp_path / "feeds.yaml"
-        # One request at a time, 0.4 s apart (the poll included): about three pages fit in 1.2 s.
+        # One request at a time, 0.4 s apart, the poll included (at 0 s): at most two pages fit in 0.9 s.
         cfg_file.write_text(
             f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
             "settings: {per_host_min_delay_s: 0.4, per_host_concurrency: 1, concurrency: 1, "
-            "fetch_budget_s: 1.2, max_item_attempts: 1, respect_robots: false, extract_workers: 1}\n"
+            "fetch_budget_s: 0.9, max_item_attempts: 1, respect_robots: false, extract_workers: 1}\n"
         )
         cfg = load_feeds_file(cfg_file)
         wh = tmp_path / "w.duckdb"
@@ -501,15 +501,19 @@ def test_items_left_when_the_fetch_budget_runs_out_are_fetched_first_by_the_next
         second = run_cycle(cfg, wh, home=tmp_path, force=True)  # the feed answers 304
         assert second.feeds_not_modified == 1 and second.fetched >= 1
         version["now"] = 2  # two newer stories: the ones left wait no longer behind them
-        for _ in range(6):
+        assert len([v for v in ledger().values() if v[0] == "loaded"]) <= 4  # two runs, two pages each
+        runs_with_waiting = 0
+        for _ in range(8):
             before = {k for k, v in ledger().items() if v[0] == "loaded"}
             run_cycle(cfg, wh, home=tmp_path, force=True)
             now_loaded = {k for k, v in ledger().items() if v[0] == "loaded"} - before
             waiting = {f"{n}.html" for n in range(6)} - before
-            if waiting:  # while old items wait, a run loads only them
-                assert now_loaded <= waiting, (now_loaded, waiting)
+            if now_loaded - waiting:  # a run loads a new item only once no old one waits any longer
+                assert waiting <= now_loaded, (now_loaded, waiting)
+            runs_with_waiting += bool(waiting)
             if len(before | now_loaded) == len(links) + 2:
                 break
+        assert runs_with_waiting >= 1  # the new stories arrived while old ones still waited
         assert all(v[:3] == ("loaded", 1, False) for v in ledger().values()), ledger()
         with Warehouse(wh, read_only=True) as w:
             assert w.query("SELECT count(*) FROM articles")[1] == [(len(links) + 2,)]
@@ -574,8 +578,8 @@ def test_items_of_a_host_that_asks_for_a_long_pause_are_left_without_using_an_at
 
 def test_a_pause_a_host_asked_for_holds_across_runs_until_it_ends(tmp_path: Path) -> None:
     """A Retry-After is kept in the warehouse: later runs request nothing from that host, neither its feeds
-    (not polled, not counted as failing) nor its pages (left "not fetched", no attempt used), until the pause
-    ends; then everything loads."""
+    (not polled, not counted as failing) nor its pages (left "not fetched", no attempt used), not even through
+    a redirect from another host, until the pause ends; then everything loads."""
     page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
     throttled = {"now": True}
     with TestServer() as feeds_host, TestServer() as pages:
@@ -585,8 +589,10 @@ def test_a_pause_a_host_asked_for_holds_across_runs_until_it_ends(tmp_path: Path
             head = "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
             return f"{head}{items}</channel></rss>".encode()
 
-        feeds_host.static(
-            "/feed.xml", rss([pages.url(f"/a/{n}.html") for n in range(3)]), "application/rss+xml"
+        listed = [pages.url(f"/a/{n}.html") for n in range(3)] + [feeds_host.url("/r/3.html")]
+        feeds_host.static("/feed.xml", rss(listed), "application/rss+xml")
+        feeds_host.route(
+            "/r/3.html", lambda r: r.reply(302, b"", "text/plain", Location=pages.url("/a/3.html"))
         )
         pages.static("/own.xml", rss([pages.url("/a/own.html")]), "application/rss+xml")
 
@@ -596,7 +602,7 @@ def test_a_pause_a_host_asked_for_holds_across_runs_until_it_ends(tmp_path: Path
             else:
                 r.reply(200, page)
 
-        for name in ("0", "1", "2", "own"):
+        for name in ("0", "1", "2", "3", "own"):
             pages.route(f"/a/{name}.html", story)
         cfg_file = tmp_path / "feeds.yaml"
         cfg_file.write_text(
@@ -615,30 +621,64 @@ def test_a_pause_a_host_asked_for_holds_across_runs_until_it_ends(tmp_path: Path
             return {link.rsplit("/", 1)[1]: (s, a, reason) for link, s, a, reason in rows}
 
         first = run_cycle(cfg, wh, home=tmp_path, force=True)
-        assert first.feeds_polled == 2 and first.not_fetched == 3  # one page got the 429, three waited
+        assert first.feeds_polled == 2 and first.not_fetched == 4  # one page got the 429, four waited
         with Warehouse(wh, read_only=True) as w:
             ((host, until, reason),) = w.query("SELECT host, until, reason FROM host_pauses")[1]
         assert host == pages.host and reason == "HTTP 429 with Retry-After: 3600"
         assert timedelta(minutes=59) < until - datetime.now(UTC) <= timedelta(hours=1)
         after_first = ledger()
-        assert sorted(a for _, a, _ in after_first.values()) == [0, 0, 0, 1]
+        assert sorted(a for _, a, _ in after_first.values()) == [0, 0, 0, 0, 1]
 
         throttled["now"] = False
         seen = len(pages.requests())
         second = run_cycle(cfg, wh, home=tmp_path, force=True)  # force: politeness is not forced
         assert len(pages.requests()) == seen  # nothing at all asked of the paused host
         assert second.feeds_polled == 1 and second.feeds_skipped == 1 and second.feeds_failed == 0
-        assert second.not_fetched == 3 and second.fetched == 0  # "elsewhere" lists three paused pages
+        assert second.not_fetched == 4 and second.fetched == 0  # "elsewhere" lists four paused pages
         for name, (status, attempts, why) in ledger().items():
             assert (status, attempts) == after_first[name][:2]
-            if name != "own.html":  # the feed that would list it again was not polled
+            if name in ("0.html", "1.html", "2.html"):  # planning held them back
                 assert why.startswith(f"not fetched: host {pages.host} asked for a pause until ")
+            elif name == "3.html":  # its redirect to the paused host was not followed
+                assert why.startswith(f"not fetched: host {pages.host} asked us to wait ")
 
         later = datetime.now(UTC) + timedelta(hours=2)  # the pause has ended
         third = run_cycle(cfg, wh, home=tmp_path, force=True, now=later)
-        assert third.feeds_polled == 2 and third.load.articles_inserted == 4
+        assert third.feeds_polled == 2 and third.load.articles_inserted == 5
         assert {s for s, _, _ in ledger().values()} == {"loaded"}
-        assert sorted(a for _, a, _ in ledger().values()) == [1, 1, 1, 2]  # the 429 used one attempt, once
+        assert sorted(a for _, a, _ in ledger().values()) == [1, 1, 1, 1, 2]  # the 429 used one attempt
         with Warehouse(wh, read_only=True) as w:
             assert w.query("SELECT count(*) FROM host_pauses")[1] == [(0,)]  # ended pauses are dropped
             assert w.ledger_violations() == []
+
+
+def test_robots_txt_asking_for_a_pause_uses_no_attempt(tmp_path: Path) -> None:
+    """robots.txt answering 503 with Retry-After is a pause, not "robots.txt unreachable": no page is
+    requested, none of the items uses an attempt, and the pause is kept for the next runs."""
+    rss = (
+        "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+        + "".join(
+            f"<item><title>{n}</title><link>/a/{n}.html</link><guid>g{n}</guid></item>" for n in range(3)
+        )
+        + "</channel></rss>"
+    ).encode()
+    with TestServer() as srv:
+        srv.static("/feed.xml", rss, "application/rss+xml")
+        srv.route("/robots.txt", lambda r: r.reply(503, b"busy", "text/plain", Retry_After="1800"))
+        cfg_file = tmp_path / "feeds.yaml"
+        cfg_file.write_text(
+            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0, respect_robots: true, extract_workers: 1}\n"
+        )
+        wh = tmp_path / "w.duckdb"
+        summary = run_cycle(load_feeds_file(cfg_file), wh, home=tmp_path, force=True)
+        assert summary.not_fetched == 3 and summary.failures == []
+        with Warehouse(wh, read_only=True) as w:
+            rows = w.query("SELECT status, attempts, retryable, reason FROM items")[1]
+            assert w.query("SELECT reason FROM host_pauses")[1] == [("HTTP 503 with Retry-After: 1800",)]
+    assert [r[:3] for r in rows] == [("failed", 0, True)] * 3
+    reasons = sorted(r[3] for r in rows)  # the first asked robots.txt; the others found the host paused
+    assert reasons[0].startswith("not fetched: host ") and "asked us to wait" in reasons[0]
+    assert reasons[2].startswith("not fetched: robots.txt answered HTTP 503 with Retry-After")
+    assert [path for path, _ in srv.requests()].count("/robots.txt") == 1
+    assert not any(path.startswith("/a/") for path, _ in srv.requests())

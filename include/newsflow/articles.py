@@ -63,7 +63,7 @@ def download(
         resp = fetcher.get(item.link, {"Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"})
     except FetchError as exc:
         if exc.kind in ("budget", "deferred"):  # never requested: it uses up no attempt
-            reason = f"{NOT_FETCHED}{exc.reason}; the next run fetches it first"
+            reason = f"{NOT_FETCHED}{exc.reason}; a later run fetches it before newer items"
             return _failed(item, reason, True, max(attempts - 1, 0))
         return _failed(item, f"fetch {exc.kind}: {exc.reason}", exc.retryable, attempts)
     if resp.status != 200:

@@ -255,9 +255,9 @@ class Fetcher:
         self.settings = settings
         self.guard = guard
         self.not_after = time.monotonic() + settings.fetch_budget_s
+        """No request starts after this ``time.monotonic()`` value (``fetch_budget_s`` from creation)."""
         self._pauses: dict[str, HostPause] = {}
         self._pauses_lock = threading.Lock()
-        """No request starts after this ``time.monotonic()`` value (``fetch_budget_s`` from creation)."""
         self.gate = HostGate(settings.per_host_min_delay_s, settings.per_host_concurrency, max_wait_s)
         timeout = httpx.Timeout(
             connect=settings.connect_timeout_s,
@@ -286,6 +286,15 @@ class Fetcher:
             known = self._pauses.get(host)
             if known is None or known.until < until:
                 self._pauses[host] = HostPause(host, until, reason)
+
+    def honour(self, pauses: Iterable[HostPause], now: datetime | None = None) -> None:
+        """Pause the hosts that asked for it in earlier runs (``host_pauses``): a request to one of them, a
+        redirect hop included, waits or fails with kind ``deferred``, until the pause ends."""
+        now = now or datetime.now(UTC)
+        for pause in pauses:
+            left = (pause.until - now).total_seconds()
+            if left > 0:
+                self.gate.defer(pause.host, left)
 
     def pauses(self) -> list[HostPause]:
         """The pauses hosts asked for during this fetcher's requests (the latest end per host), for later

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -74,7 +74,7 @@ class CycleSummary:
         if self.not_fetched:
             out.append(
                 f"later:    {self.not_fetched} of the failed items were not requested (the fetch budget "
-                "ran out, or their host asked for a pause); the next run fetches them first"
+                "ran out, or their host asked for a pause); later runs fetch them first"
             )
         if self.timings:
             out.append("time:     " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
@@ -92,9 +92,11 @@ def select_due(
     now: datetime,
     force: bool = False,
     pauses: Sequence[HostPause] = (),
+    waiting: Collection[str] = (),
 ) -> list[FeedConfig]:
-    """Feeds whose next poll time has come (all of them with ``force``), except those on a host whose pause
-    (``Retry-After``) is still on: politeness is never forced."""
+    """Feeds whose next poll time has come (all of them with ``force``), or that have items ``waiting`` (left
+    "not fetched" by an earlier run, fetched after the feed's next successful poll), except those on a host
+    whose pause (``Retry-After``) is still on: politeness is never forced."""
     paused = active_pauses(pauses, now)
 
     def on_pause(feed: FeedConfig) -> bool:
@@ -106,7 +108,8 @@ def select_due(
     return [
         f
         for f in feeds
-        if (force or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now)) and not on_pause(f)
+        if (force or f.name in waiting or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now))
+        and not on_pause(f)
     ]
 
 
@@ -147,9 +150,10 @@ def run_cycle(
     raw = RawStore(home or data_home())
     with Warehouse(warehouse_path) as wh, make_fetcher(config) as fetcher:
         with summary.timed("poll"):
-            states = wh.feed_states()
+            states, stored, waiting = wh.feed_states(), wh.host_pauses(), wh.feeds_with_items_waiting()
+            fetcher.honour(stored, now)  # no request to a host before the end of the pause it asked for
             feeds = config.selected(feed_names)
-            due = select_due(feeds, states, now, force=force or bool(feed_names), pauses=wh.host_pauses())
+            due = select_due(feeds, states, now, force or bool(feed_names), stored, waiting)
             summary.feeds_skipped = len(feeds) - len(due)
             polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
             plan = wh.plan(polls, config.settings.max_item_attempts, pauses=fetcher.pauses(), now=now)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from protego import Protego
 
-from newsflow.fetcher import Fetcher, FetchError
+from newsflow.fetcher import BACKOFF_CODES, Fetcher, FetchError
 from newsflow.urls import host_key
 
 LOGGER = logging.getLogger(__name__)
@@ -39,11 +39,18 @@ class RobotsPolicy:
             try:
                 resp = self._fetcher.get(urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", "")))
             except FetchError as exc:
-                if exc.kind in ("blocked", "budget"):  # not the host's answer: decide nothing for it
+                if exc.kind in ("blocked", "budget", "deferred"):  # no answer yet: decide nothing for it
                     raise
                 LOGGER.info("robots.txt for %s unreachable (%s): treating as disallow", origin, exc.reason)
                 rules = None
             else:
+                paused = {p.host for p in self._fetcher.pauses()}
+                if resp.status in BACKOFF_CODES and host_key(url) in paused:  # with a Retry-After
+                    raise FetchError(
+                        "deferred",
+                        f"robots.txt answered HTTP {resp.status} with Retry-After (a pause, not an error)",
+                        retryable=True,
+                    )
                 if resp.status >= 500:
                     rules = None
                 elif resp.status >= 400:

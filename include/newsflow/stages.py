@@ -46,7 +46,7 @@ from newsflow.rawstore import RawStore
 from newsflow.staging import from_record, read_records, to_record, write_records
 from newsflow.topics import classify_articles, make_classifier
 from newsflow.urls import host_key
-from newsflow.warehouse import Plan, Warehouse, defer_paused, open_for_reading
+from newsflow.warehouse import Plan, Warehouse, active_pauses, defer_paused, open_for_reading
 from newsflow.workers import cpu_workers
 
 LOGGER = logging.getLogger(__name__)
@@ -74,18 +74,25 @@ def plan_polls(
     feed_names: list[str] | None = None,
     force: bool = False,
     now: datetime | None = None,
+    home: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """The feeds due now, each with its stored state (small dicts, fit for XCom)."""
+    """The feeds due now, each with its stored state and the host pauses still on (small dicts, fit for
+    XCom). Pauses are those of the snapshot and, with ``home``, of the runs still to be loaded."""
     now = now or datetime.now(UTC)
     wh = open_for_reading(warehouse)
     states: dict[str, FeedState] = {}
-    pauses: list[HostPause] = []
+    pauses: list[HostPause] = [p for run in pending_runs(home) for p in staged_pauses(run)] if home else []
+    waiting: set[str] = set()
     if wh is not None:
         with wh:
-            states, pauses = wh.feed_states(), wh.host_pauses()
+            states, waiting = wh.feed_states(), wh.feeds_with_items_waiting()
+            pauses += wh.host_pauses()
     feeds = config.selected(feed_names)
-    due = select_due(feeds, states, now, force=force or bool(feed_names), pauses=pauses)
-    return [{"feed": f.name, "state": to_record(states.get(f.name, FeedState(f.name)))} for f in due]
+    due = select_due(feeds, states, now, force or bool(feed_names), pauses, waiting)
+    on = [to_record(p) for p in active_pauses(pauses, now).values()]
+    return [
+        {"feed": f.name, "state": to_record(states.get(f.name, FeedState(f.name))), "pauses": on} for f in due
+    ]
 
 
 def poll_stage(
@@ -95,6 +102,7 @@ def poll_stage(
     feed = next(f for f in config.feeds if f.name == spec["feed"])
     state = from_record(FeedState, spec["state"])
     with make_fetcher(config) as fetcher:
+        fetcher.honour(from_record(HostPause, p) for p in spec.get("pauses", ()))  # a redirect to one, say
         result = poll_feed(
             feed,
             state,
@@ -179,10 +187,12 @@ def plan_stage(
     else:
         with wh:
             plan = wh.plan(polls, config.settings.max_item_attempts, in_flight, pauses=pauses)
+            pauses += wh.host_pauses()
     write_records(folder / "outcomes" / "duplicates.parquet", ItemOutcome, plan.duplicates)
     write_records(folder / "outcomes" / "paused.parquet", ItemOutcome, plan.paused)
     (folder / "fetch").mkdir(parents=True, exist_ok=True)
     (folder / "fetch" / "attempts.json").write_text(json.dumps(plan.attempts))
+    write_records(folder / "fetch" / "pauses.parquet", HostPause, pauses)  # for the fetch tasks to honour
     paths = []
     for n, chunk in enumerate(host_batches(plan.to_fetch, batch_size)):
         paths.append(str(write_records(folder / "fetch" / f"batch-{n:04d}.parquet", FeedItem, chunk)))
@@ -195,6 +205,8 @@ def fetch_stage(config: FeedsFile, batch_path: str, *, home: Path) -> dict[str, 
     items = read_records(batch, FeedItem)
     attempts = json.loads((batch.parent / "attempts.json").read_text())
     with make_fetcher(config) as fetcher:
+        pauses = batch.parent / "pauses.parquet"  # none in a run planned by an older newsflow
+        fetcher.honour(read_records(pauses, HostPause) if pauses.exists() else [])  # a redirect to one, say
         outcomes = fetch_articles(items, fetcher, config.settings, RawStore(home), attempts=attempts)
         _stage_pauses(batch.parent.parent, batch.stem, fetcher.pauses())
     out = batch.parent.parent / "outcomes" / batch.name

@@ -32,6 +32,7 @@ from newsflow.models import (
     ItemOutcome,
     PollResult,
     TopicRow,
+    is_not_fetched,
 )
 from newsflow.urls import host_key
 
@@ -127,7 +128,7 @@ def defer_paused(plan: Plan, pauses: Sequence[HostPause], now: datetime) -> Plan
         until = on.until.astimezone(UTC)
         reason = (
             f"{NOT_FETCHED}host {on.host} asked for a pause until {until:%Y-%m-%d %H:%M:%S} UTC "
-            f"({on.reason}); a run after that fetches it first"
+            f"({on.reason}); a run after that fetches it"
         )
         attempts = plan.attempts.pop(item.item_id, 1) - 1
         plan.paused.append(
@@ -311,6 +312,15 @@ class Warehouse:
         plan = self._plan(polls, max_attempts, in_flight or {})
         return defer_paused(plan, [*self.host_pauses(), *pauses], now or datetime.now(UTC))
 
+    def feeds_with_items_waiting(self) -> set[str]:
+        """Feeds with items an earlier run left "not fetched" (fetched after the feed's next good poll)."""
+        rows = self.con.execute(
+            "SELECT DISTINCT feed FROM items "
+            "WHERE status = 'failed' AND retryable AND starts_with(reason, ?)",
+            [NOT_FETCHED],
+        ).fetchall()
+        return {r[0] for r in rows}
+
     def host_pauses(self) -> list[HostPause]:
         """The stored pauses hosts asked for (none in a snapshot older than schema 5)."""
         if self.schema_version() < HOST_PAUSES_SCHEMA:
@@ -431,6 +441,7 @@ class Warehouse:
         try:
             polls = self._new_polls(batch.polls)
             outcomes = self._resolve_duplicates(batch.outcomes, stats)
+            relist = self._unfetched_corrections(outcomes)
             new_ids = self._upsert_items(outcomes, polls, now, stats)
             self._keep_retry_entries(outcomes)
             self._upsert_articles([o for o in outcomes if o.status == "loaded"], now, stats)
@@ -439,11 +450,31 @@ class Warehouse:
             self._write_quality(batch)
             self._record_polls(polls, new_ids, stats)
             self._record_pauses(batch.host_pauses, now)
+            if relist:  # the next poll of these feeds takes the whole feed again, edited entries included
+                self.con.execute(
+                    "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL "
+                    "WHERE name IN (SELECT unnest(?::VARCHAR[]))",
+                    [sorted(relist)],
+                )
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
         return stats
+
+    def _unfetched_corrections(self, outcomes: Sequence[ItemOutcome]) -> set[str]:
+        """Feeds of edited entries whose refetch was left for later ("not fetched"): the item stays loaded
+        with its old entry hash, and only a poll listing the entry again brings the edit back (a 304 lists
+        nothing). A refetch that was tried and failed is not relisted: it would be tried on every run."""
+        left = [o.item.item_id for o in outcomes if is_not_fetched(o)]
+        if not left:
+            return set()
+        rows = self.con.execute(
+            "SELECT DISTINCT feed FROM items WHERE item_id IN (SELECT unnest(?::VARCHAR[])) "
+            "AND status IN ('loaded', 'duplicate')",
+            [left],
+        ).fetchall()
+        return {r[0] for r in rows}
 
     def _record_pauses(self, pauses: Sequence[HostPause], now: datetime) -> None:
         """Keep each host's latest pause end; drop the pauses that have ended."""

@@ -285,10 +285,13 @@ def test_a_feed_with_items_left_unfetched_stays_due(wh: Warehouse) -> None:
     why = "not fetched: the run's fetch budget ran out"
     outcome = ItemOutcome(left, "failed", why, retryable=True, attempts=0)
     wh.load_batch(Batch(polls=[poll("f", [left]), poll("g", [done], "p2")], outcomes=[outcome, loaded(done)]))
-    assert wh.feeds_with_items_waiting() == {"f"}
+    assert wh.feeds_with_items_waiting(max_attempts=3) == {"f"}
+    assert wh.feeds_with_items_waiting(max_attempts=0) == set()  # planning would not retry it any more
     feeds = [FeedConfig(name=n, url=f"https://news.example/{n}.xml") for n in ("f", "g")]
     later = {n: FeedState(n, next_poll_at=NOW + timedelta(hours=3)) for n in ("f", "g")}
     assert [f.name for f in select_due(feeds, later, NOW, waiting={"f"})] == ["f"]
+    failing = {**later, "f": FeedState("f", consecutive_failures=2, next_poll_at=NOW + timedelta(hours=3))}
+    assert select_due(feeds, failing, NOW, waiting={"f"}) == []  # a failing feed keeps its backoff
     pause = HostPause("news.example", NOW + timedelta(hours=1), "HTTP 429 with Retry-After: 3600")
     assert select_due(feeds, later, NOW, True, [pause], {"f"}) == []
 

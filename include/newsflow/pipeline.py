@@ -95,8 +95,8 @@ def select_due(
     waiting: Collection[str] = (),
 ) -> list[FeedConfig]:
     """Feeds whose next poll time has come (all of them with ``force``), or that have items ``waiting`` (left
-    "not fetched" by an earlier run, fetched after the feed's next successful poll), except those on a host
-    whose pause (``Retry-After``) is still on: politeness is never forced."""
+    "not fetched" by an earlier run, fetched after the feed's next successful poll) while not failing, except
+    those on a host whose pause (``Retry-After``) is still on: politeness is never forced."""
     paused = active_pauses(pauses, now)
 
     def on_pause(feed: FeedConfig) -> bool:
@@ -105,12 +105,13 @@ def select_due(
         except ValueError:  # a malformed port: the poll fails with its reason
             return False
 
-    return [
-        f
-        for f in feeds
-        if (force or f.name in waiting or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now))
-        and not on_pause(f)
-    ]
+    def wanted(feed: FeedConfig) -> bool:
+        state = states.get(feed.name, FeedState(feed.name))
+        if force or is_due(state.next_poll_at, now):
+            return True
+        return feed.name in waiting and state.consecutive_failures == 0  # a failing feed keeps its backoff
+
+    return [f for f in feeds if wanted(f) and not on_pause(f)]
 
 
 def poll_feeds(
@@ -150,7 +151,8 @@ def run_cycle(
     raw = RawStore(home or data_home())
     with Warehouse(warehouse_path) as wh, make_fetcher(config) as fetcher:
         with summary.timed("poll"):
-            states, stored, waiting = wh.feed_states(), wh.host_pauses(), wh.feeds_with_items_waiting()
+            states, stored = wh.feed_states(), wh.host_pauses()
+            waiting = wh.feeds_with_items_waiting(config.settings.max_item_attempts)
             fetcher.honour(stored, now)  # no request to a host before the end of the pause it asked for
             feeds = config.selected(feed_names)
             due = select_due(feeds, states, now, force or bool(feed_names), stored, waiting)

@@ -85,7 +85,8 @@ def plan_polls(
     waiting: set[str] = set()
     if wh is not None:
         with wh:
-            states, waiting = wh.feed_states(), wh.feeds_with_items_waiting()
+            states = wh.feed_states()
+            waiting = wh.feeds_with_items_waiting(config.settings.max_item_attempts)
             pauses += wh.host_pauses()
     feeds = config.selected(feed_names)
     due = select_due(feeds, states, now, force or bool(feed_names), pauses, waiting)

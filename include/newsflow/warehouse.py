@@ -312,12 +312,13 @@ class Warehouse:
         plan = self._plan(polls, max_attempts, in_flight or {})
         return defer_paused(plan, [*self.host_pauses(), *pauses], now or datetime.now(UTC))
 
-    def feeds_with_items_waiting(self) -> set[str]:
-        """Feeds with items an earlier run left "not fetched" (fetched after the feed's next good poll)."""
+    def feeds_with_items_waiting(self, max_attempts: int) -> set[str]:
+        """Feeds with items an earlier run left "not fetched" that planning will still retry (fetched after
+        the feed's next good poll)."""
         rows = self.con.execute(
             "SELECT DISTINCT feed FROM items "
-            "WHERE status = 'failed' AND retryable AND starts_with(reason, ?)",
-            [NOT_FETCHED],
+            "WHERE status = 'failed' AND retryable AND attempts < ? AND starts_with(reason, ?)",
+            [max_attempts, NOT_FETCHED],
         ).fetchall()
         return {r[0] for r in rows}
 

@@ -296,3 +296,27 @@ def test_the_airflow_path_keeps_a_hosts_pause_across_runs(tmp_path: Path) -> Non
             assert [a for a, _ in rows] == [0, 0, 1]  # only the page that got the 429 used an attempt
             assert all("asked for a pause until" in reason for _, reason in rows)
             assert wh.ledger_violations() == []
+
+
+def test_a_replanned_run_with_fewer_batches_stages_each_item_once(tmp_path: Path) -> None:
+    """A plan task re-run after its fetch tasks ran (cleared, or the snapshot changed) may cut fewer batches:
+    the stale batch and its outcomes go, so no item is staged twice (the load would fail on it for good)."""
+    with StaticSite(port=0) as site, StaticSite(port=0) as other:
+        cfg, home = config(tmp_path, site, other), tmp_path / "home"
+        warehouse = home / "warehouse.duckdb"
+        for spec in stages.plan_polls(cfg, warehouse, force=True):
+            stages.poll_stage(cfg, spec, run_id="r", home=home)
+        first = stages.plan_stage(cfg, run_id="r", home=home, warehouse=warehouse, batch_size=4)
+        assert len(first) == 2  # one per host
+        for batch in first:
+            stages.fetch_stage(cfg, batch, home=home)
+        again = stages.plan_stage(cfg, run_id="r", home=home, warehouse=warehouse, batch_size=100)
+        assert len(again) == 1  # both hosts fit in one batch now
+        for batch in again:
+            stages.fetch_stage(cfg, batch, home=home)
+        stages.finish_ingest(run_id="r", home=home)
+        loaded = curate(cfg, home, repeat=1)["articles_inserted"]
+    with Warehouse(warehouse, read_only=True) as wh:
+        assert wh.ledger_violations() == []
+        items = wh.query("SELECT count(*), count(DISTINCT item_id) FROM items")[1][0]
+        assert loaded >= 8 and items[0] == items[1] == loaded  # each item once, every one loaded

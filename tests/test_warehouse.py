@@ -14,7 +14,6 @@ from newsflow.models import (
     Article,
     Batch,
     FeedItem,
-    FeedState,
     HostPause,
     ItemOutcome,
     PollResult,
@@ -252,48 +251,39 @@ def test_planning_leaves_the_items_of_a_paused_host_with_their_attempts(wh: Ware
     assert wh.host_pauses() == []
 
 
-def test_an_edit_left_unfetched_makes_the_next_poll_list_its_feed_in_full(wh: Warehouse) -> None:
+def test_an_edit_left_unfetched_is_fetched_after_the_pause_even_behind_a_304(wh: Warehouse) -> None:
     """The refetch of an edited entry (a correction) that a pause held back keeps the item loaded with its old
-    entry hash; the feed's validators are dropped so that its next poll lists the entry again rather than
-    answering 304, and the correction is fetched once the pause ends."""
+    entry hash; the edited entry waits in the ledger and is fetched on the feed's next good poll after the
+    pause, even one that lists nothing (304), until it loads."""
     story = make_item(1)
     first = dataclasses.replace(poll("f", [story]), etag='"v1"', body_hash="b1")
     wh.load_batch(Batch(polls=[first], outcomes=[loaded(story)]), now=NOW)
-    edited = dataclasses.replace(story, entry_hash="h1-edited")
+    edited = dataclasses.replace(story, entry_hash="h1-edited", title="Story 1 (corrected)")
     pause = HostPause(host_key(story.link or ""), NOW + timedelta(hours=1), "HTTP 429 with Retry-After: 3600")
     second = dataclasses.replace(poll("f", [edited], "p2"), etag='"v2"', body_hash="b2")
     plan = wh.plan([second], max_attempts=3, pauses=[pause], now=NOW)
     assert plan.to_fetch == [] and [o.item for o in plan.paused] == [edited]
     wh.load_batch(Batch(polls=[second], outcomes=plan.paused, host_pauses=[pause]), now=NOW)
     assert wh.query("SELECT status, entry_hash FROM items")[1] == [("loaded", "h1")]  # still the old version
-    assert wh.query("SELECT etag, last_modified, body_hash FROM feeds")[1] == [(None, None, None)]
-    later = wh.plan([dataclasses.replace(second, poll_id="p3")], 3, now=NOW + timedelta(hours=2))
-    assert later.to_fetch == [edited]  # the full poll lists it: fetched as a correction
+    unchanged = dataclasses.replace(poll("f", [], "p3"), status="not_modified", http_status=304)
+    assert wh.plan([unchanged], 3, now=NOW + timedelta(minutes=30)).paused != []  # the pause still holds
+    later = wh.plan([unchanged], 3, now=NOW + timedelta(hours=2))
+    assert later.to_fetch == [edited] and later.attempts == {edited.item_id: 1}  # a correction
+    corrected = loaded(edited, body="Body text of the corrected story.")
+    wh.load_batch(Batch(polls=[unchanged], outcomes=[corrected]), now=NOW + timedelta(hours=2))
+    assert wh.query("SELECT status, entry_hash FROM items")[1] == [("loaded", "h1-edited")]
+    assert wh.query("SELECT count(*) FROM retry_entries")[1] == [(0,)]
+    assert (
+        wh.plan([dataclasses.replace(unchanged, poll_id="p4")], 3, now=NOW + timedelta(hours=3)).to_fetch
+        == []
+    )
 
-    # A feed whose held-back items are all new keeps its validators.
-    fresh = make_item(2, feed="g")
-    third = dataclasses.replace(poll("g", [fresh], "p4"), etag='"g1"')
-    held = wh.plan([third], 3, pauses=[pause], now=NOW).paused
-    wh.load_batch(Batch(polls=[third], outcomes=held), now=NOW)
-    assert wh.query("SELECT etag FROM feeds WHERE name = 'g'")[1] == [('"g1"',)]
 
-
-def test_a_feed_with_items_left_unfetched_stays_due(wh: Warehouse) -> None:
-    """Items left "not fetched" are fetched after their feed's next good poll, so the feed is due every run
-    until they are, whatever its schedule; never while its host's pause is on."""
-    left, done = make_item(1), make_item(2, feed="g")
-    why = "not fetched: the run's fetch budget ran out"
-    outcome = ItemOutcome(left, "failed", why, retryable=True, attempts=0)
-    wh.load_batch(Batch(polls=[poll("f", [left]), poll("g", [done], "p2")], outcomes=[outcome, loaded(done)]))
-    assert wh.feeds_with_items_waiting(max_attempts=3) == {"f"}
-    assert wh.feeds_with_items_waiting(max_attempts=0) == set()  # planning would not retry it any more
-    feeds = [FeedConfig(name=n, url=f"https://news.example/{n}.xml") for n in ("f", "g")]
-    later = {n: FeedState(n, next_poll_at=NOW + timedelta(hours=3)) for n in ("f", "g")}
-    assert [f.name for f in select_due(feeds, later, NOW, waiting={"f"})] == ["f"]
-    failing = {**later, "f": FeedState("f", consecutive_failures=2, next_poll_at=NOW + timedelta(hours=3))}
-    assert select_due(feeds, failing, NOW, waiting={"f"}) == []  # a failing feed keeps its backoff
-    pause = HostPause("news.example", NOW + timedelta(hours=1), "HTTP 429 with Retry-After: 3600")
-    assert select_due(feeds, later, NOW, True, [pause], {"f"}) == []
+def test_a_paused_feed_is_not_due_even_when_forced() -> None:
+    feeds = [FeedConfig(name=n, url=f"https://{n}.example/feed.xml") for n in ("f", "g")]
+    pause = HostPause("f.example", NOW + timedelta(hours=1), "HTTP 429 with Retry-After: 3600")
+    assert [f.name for f in select_due(feeds, {}, NOW, True, [pause])] == ["g"]
+    assert [f.name for f in select_due(feeds, {}, NOW + timedelta(hours=2), True, [pause])] == ["f", "g"]
 
 
 def test_failed_load_leaves_nothing(wh: Warehouse) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -92,11 +92,9 @@ def select_due(
     now: datetime,
     force: bool = False,
     pauses: Sequence[HostPause] = (),
-    waiting: Collection[str] = (),
 ) -> list[FeedConfig]:
-    """Feeds whose next poll time has come (all of them with ``force``), or that have items ``waiting`` (left
-    "not fetched" by an earlier run, fetched after the feed's next successful poll) while not failing, except
-    those on a host whose pause (``Retry-After``) is still on: politeness is never forced."""
+    """Feeds whose next poll time has come (all of them with ``force``), except those on a host whose pause
+    (``Retry-After``) is still on: politeness is never forced."""
     paused = active_pauses(pauses, now)
 
     def on_pause(feed: FeedConfig) -> bool:
@@ -105,13 +103,11 @@ def select_due(
         except ValueError:  # a malformed port: the poll fails with its reason
             return False
 
-    def wanted(feed: FeedConfig) -> bool:
-        state = states.get(feed.name, FeedState(feed.name))
-        if force or is_due(state.next_poll_at, now):
-            return True
-        return feed.name in waiting and state.consecutive_failures == 0  # a failing feed keeps its backoff
-
-    return [f for f in feeds if wanted(f) and not on_pause(f)]
+    return [
+        f
+        for f in feeds
+        if (force or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now)) and not on_pause(f)
+    ]
 
 
 def poll_feeds(
@@ -152,10 +148,9 @@ def run_cycle(
     with Warehouse(warehouse_path) as wh, make_fetcher(config) as fetcher:
         with summary.timed("poll"):
             states, stored = wh.feed_states(), wh.host_pauses()
-            waiting = wh.feeds_with_items_waiting(config.settings.max_item_attempts)
             fetcher.honour(stored, now)  # no request to a host before the end of the pause it asked for
             feeds = config.selected(feed_names)
-            due = select_due(feeds, states, now, force or bool(feed_names), stored, waiting)
+            due = select_due(feeds, states, now, force or bool(feed_names), stored)
             summary.feeds_skipped = len(feeds) - len(due)
             polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
             plan = wh.plan(polls, config.settings.max_item_attempts, pauses=fetcher.pauses(), now=now)

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from protego import Protego
 
-from newsflow.fetcher import BACKOFF_CODES, Fetcher, FetchError
+from newsflow.fetcher import BACKOFF_CODES, Fetcher, FetchError, parse_retry_after
 from newsflow.urls import host_key
 
 LOGGER = logging.getLogger(__name__)
@@ -44,12 +44,15 @@ class RobotsPolicy:
                 LOGGER.info("robots.txt for %s unreachable (%s): treating as disallow", origin, exc.reason)
                 rules = None
             else:
-                paused = {p.host for p in self._fetcher.pauses()}
-                if resp.status in BACKOFF_CODES and host_key(url) in paused:  # with a Retry-After
+                wait = resp.header("retry-after")
+                if resp.status in BACKOFF_CODES and parse_retry_after(wait) is not None:
+                    # A pause, not "unreachable": not cached, the host's other items wait without an attempt
+                    # (the fetcher now holds the pause); this item used one, as a page answering so would.
                     raise FetchError(
-                        "deferred",
-                        f"robots.txt answered HTTP {resp.status} with Retry-After (a pause, not an error)",
+                        "http",
+                        f"robots.txt answered HTTP {resp.status} with Retry-After: {wait} (a pause)",
                         retryable=True,
+                        status=resp.status,
                     )
                 if resp.status >= 500:
                     rules = None

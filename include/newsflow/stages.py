@@ -82,14 +82,12 @@ def plan_polls(
     wh = open_for_reading(warehouse)
     states: dict[str, FeedState] = {}
     pauses: list[HostPause] = [p for run in pending_runs(home) for p in staged_pauses(run)] if home else []
-    waiting: set[str] = set()
     if wh is not None:
         with wh:
             states = wh.feed_states()
-            waiting = wh.feeds_with_items_waiting(config.settings.max_item_attempts)
             pauses += wh.host_pauses()
     feeds = config.selected(feed_names)
-    due = select_due(feeds, states, now, force or bool(feed_names), pauses, waiting)
+    due = select_due(feeds, states, now, force or bool(feed_names), pauses)
     on = [to_record(p) for p in active_pauses(pauses, now).values()]
     return [
         {"feed": f.name, "state": to_record(states.get(f.name, FeedState(f.name))), "pauses": on} for f in due
@@ -179,8 +177,12 @@ def plan_stage(
         for batch in sorted((run / "fetch").glob("batch-*.parquet"))
         for item in read_records(batch, FeedItem)
     }
-    # Pauses asked for in this run's polls and in runs still to be loaded (the snapshot has the others).
-    pauses = [p for run in {folder, *pending_runs(home)} for p in staged_pauses(run)]
+    # Pauses asked for in this run's polls and in runs still to be loaded (the snapshot has the others). Not
+    # those of this run's own fetch tasks: a re-run of this task must plan the same batches.
+    pauses = [
+        p for f in sorted((folder / "pauses").glob("poll-*.parquet")) for p in read_records(f, HostPause)
+    ]
+    pauses += [p for run in pending_runs(home) if run != folder for p in staged_pauses(run)]
     wh = open_for_reading(warehouse)
     if wh is None:
         items = [i for p in polls for i in p.items if in_flight.get(i.item_id) != i.entry_hash]
@@ -197,6 +199,15 @@ def plan_stage(
     paths = []
     for n, chunk in enumerate(host_batches(plan.to_fetch, batch_size)):
         paths.append(str(write_records(folder / "fetch" / f"batch-{n:04d}.parquet", FeedItem, chunk)))
+    # A re-run that plans fewer batches (the snapshot changed meanwhile) leaves no stale batch behind: its
+    # items, and its outcomes, would be staged twice.
+    for stale in sorted((folder / "fetch").glob("batch-*.parquet"))[len(paths) :]:
+        for leftover in (
+            stale,
+            folder / "outcomes" / stale.name,
+            folder / "pauses" / f"{stale.stem}.parquet",
+        ):
+            leftover.unlink(missing_ok=True)
     return paths
 
 

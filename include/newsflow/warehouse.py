@@ -7,6 +7,7 @@ changes nothing, a corrected article updates its row (``version`` + 1), a failed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -312,16 +313,6 @@ class Warehouse:
         plan = self._plan(polls, max_attempts, in_flight or {})
         return defer_paused(plan, [*self.host_pauses(), *pauses], now or datetime.now(UTC))
 
-    def feeds_with_items_waiting(self, max_attempts: int) -> set[str]:
-        """Feeds with items an earlier run left "not fetched" that planning will still retry (fetched after
-        the feed's next good poll)."""
-        rows = self.con.execute(
-            "SELECT DISTINCT feed FROM items "
-            "WHERE status = 'failed' AND retryable AND attempts < ? AND starts_with(reason, ?)",
-            [max_attempts, NOT_FETCHED],
-        ).fetchall()
-        return {r[0] for r in rows}
-
     def host_pauses(self) -> list[HostPause]:
         """The stored pauses hosts asked for (none in a snapshot older than schema 5)."""
         if self.schema_version() < HOST_PAUSES_SCHEMA:
@@ -342,6 +333,9 @@ class Warehouse:
         for item, attempts in self._pending_retries(reachable, set(items) | set(in_flight), max_attempts):
             plan.to_fetch.append(item)
             plan.attempts[item.item_id] = attempts + 1
+        for item in self._held_corrections(reachable, set(items) | set(in_flight)):
+            plan.to_fetch.append(item)  # a correction: its attempts are not counted
+            plan.attempts[item.item_id] = 1
         if not items:
             return plan
         known = {
@@ -418,20 +412,54 @@ class Warehouse:
         return [(FeedItem(*r[:-1]), r[-1]) for r in rows if r[0] not in listed]
 
     def _keep_retry_entries(self, outcomes: Sequence[ItemOutcome]) -> None:
-        """Keep the entry's own text of items the ledger now has waiting for a retry; drop it for the others
-        of the batch (loaded, duplicate, given up, or kept loaded when a refetch failed)."""
-        waiting = [o.item for o in outcomes if o.status == "failed" and o.retryable]
+        """Keep the entry's own text of items waiting for a retry (the ledger has them failed and retryable),
+        and the whole edited entry of a loaded article whose refetch was left for later ("not fetched");
+        drop it for the others of the batch (loaded, duplicate, given up, or kept loaded when a tried refetch
+        failed)."""
+        waiting = [o for o in outcomes if o.status == "failed" and o.retryable]
         if waiting:
             self.con.executemany(
-                "INSERT OR REPLACE INTO retry_entries VALUES (?, ?, ?, ?, ?)",
-                [[i.item_id, i.summary, i.content, i.author, i.language] for i in waiting],
+                "INSERT OR REPLACE INTO retry_entries VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        o.item.item_id,
+                        o.item.summary,
+                        o.item.content,
+                        o.item.author,
+                        o.item.language,
+                        json.dumps(dataclasses.asdict(o.item), default=str) if is_not_fetched(o) else None,
+                    ]
+                    for o in waiting
+                ],
             )
         if outcomes:
             self.con.execute(
                 "DELETE FROM retry_entries WHERE item_id IN (SELECT unnest(?::VARCHAR[])) AND item_id NOT IN "
-                "(SELECT item_id FROM items WHERE status = 'failed' AND retryable)",
-                [[o.item.item_id for o in outcomes]],
+                "(SELECT item_id FROM items WHERE status = 'failed' AND retryable) "
+                "AND item_id NOT IN (SELECT unnest(?::VARCHAR[]))",
+                [[o.item.item_id for o in outcomes], [o.item.item_id for o in waiting if is_not_fetched(o)]],
             )
+
+    def _held_corrections(self, feeds: Sequence[str], listed: set[str]) -> list[FeedItem]:
+        """Edited entries of loaded articles whose refetch an earlier run left for later, of ``feeds``, that
+        this poll did not list (a listed one is planned as a correction anyway)."""
+        if not feeds or self.schema_version() < HOST_PAUSES_SCHEMA:
+            return []
+        rows = self.con.execute(
+            "SELECT e.entry, i.entry_hash FROM retry_entries e JOIN items i USING (item_id) "
+            "WHERE e.entry IS NOT NULL AND i.status = 'loaded' AND i.feed IN (SELECT unnest(?::VARCHAR[])) "
+            "ORDER BY i.status_at, i.item_id",
+            [list(feeds)],
+        ).fetchall()
+        held = []
+        for entry, stored_hash in rows:
+            record = json.loads(entry)
+            if record["published_at"]:
+                record["published_at"] = datetime.fromisoformat(record["published_at"])
+            item = FeedItem(**record)
+            if item.item_id not in listed and item.entry_hash != stored_hash:
+                held.append(item)
+        return held
 
     # -- the one write path ---------------------------------------------------------------------------
     def load_batch(self, batch: Batch, now: datetime | None = None) -> LoadStats:
@@ -442,7 +470,6 @@ class Warehouse:
         try:
             polls = self._new_polls(batch.polls)
             outcomes = self._resolve_duplicates(batch.outcomes, stats)
-            relist = self._unfetched_corrections(outcomes)
             new_ids = self._upsert_items(outcomes, polls, now, stats)
             self._keep_retry_entries(outcomes)
             self._upsert_articles([o for o in outcomes if o.status == "loaded"], now, stats)
@@ -451,31 +478,11 @@ class Warehouse:
             self._write_quality(batch)
             self._record_polls(polls, new_ids, stats)
             self._record_pauses(batch.host_pauses, now)
-            if relist:  # the next poll of these feeds takes the whole feed again, edited entries included
-                self.con.execute(
-                    "UPDATE feeds SET etag = NULL, last_modified = NULL, body_hash = NULL "
-                    "WHERE name IN (SELECT unnest(?::VARCHAR[]))",
-                    [sorted(relist)],
-                )
             self.con.execute("COMMIT")
         except Exception:
             self.con.execute("ROLLBACK")
             raise
         return stats
-
-    def _unfetched_corrections(self, outcomes: Sequence[ItemOutcome]) -> set[str]:
-        """Feeds of edited entries whose refetch was left for later ("not fetched"): the item stays loaded
-        with its old entry hash, and only a poll listing the entry again brings the edit back (a 304 lists
-        nothing). A refetch that was tried and failed is not relisted: it would be tried on every run."""
-        left = [o.item.item_id for o in outcomes if is_not_fetched(o)]
-        if not left:
-            return set()
-        rows = self.con.execute(
-            "SELECT DISTINCT feed FROM items WHERE item_id IN (SELECT unnest(?::VARCHAR[])) "
-            "AND status IN ('loaded', 'duplicate')",
-            [left],
-        ).fetchall()
-        return {r[0] for r in rows}
 
     def _record_pauses(self, pauses: Sequence[HostPause], now: datetime) -> None:
         """Keep each host's latest pause end; drop the pauses that have ended."""

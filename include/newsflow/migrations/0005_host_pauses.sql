@@ -8,3 +8,8 @@ CREATE TABLE host_pauses (
     reason       VARCHAR NOT NULL,              -- e.g. "HTTP 429 with Retry-After: 3600"
     recorded_at  TIMESTAMPTZ NOT NULL
 );
+
+-- An edited entry of a loaded article whose refetch a run had to leave ("not fetched": budget or pause) keeps
+-- the item loaded with its old entry hash; the edited entry waits here (the FeedItem as JSON), and planning
+-- refetches it on the feed's next good poll even when that poll lists nothing (a 304).
+ALTER TABLE retry_entries ADD COLUMN entry VARCHAR;

@@ -471,11 +471,11 @@ def test_items_left_when_the_fetch_budget_runs_out_are_fetched_first_by_the_next
         for path in [*links, "/a/new1.html", "/a/new2.html"]:
             srv.route(path, lambda r: r.reply(200, page))
         cfg_file = tmp_path / "feeds.yaml"
-        # One request at a time, 0.4 s apart, the poll included (at 0 s): at most two pages fit in 0.9 s.
+        # One request at a time, 0.6 s apart, the poll included (at 0 s): at most two pages fit in 1.4 s.
         cfg_file.write_text(
             f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
-            "settings: {per_host_min_delay_s: 0.4, per_host_concurrency: 1, concurrency: 1, "
-            "fetch_budget_s: 0.9, max_item_attempts: 1, respect_robots: false, extract_workers: 1}\n"
+            "settings: {per_host_min_delay_s: 0.6, per_host_concurrency: 1, concurrency: 1, "
+            "fetch_budget_s: 1.4, max_item_attempts: 1, respect_robots: false, extract_workers: 1}\n"
         )
         cfg = load_feeds_file(cfg_file)
         wh = tmp_path / "w.duckdb"

@@ -217,12 +217,12 @@ def test_a_fetch_task_out_of_budget_stages_the_rest_for_the_next_runs(tmp_path: 
     load records them, and the next runs (their feeds answering 304) fetch them, each page once."""
     with StaticSite(port=0) as site:
         path = tmp_path / "feeds.yaml"
-        path.write_text(  # one request at a time, 0.4 s apart (robots.txt included): two pages per task
+        path.write_text(  # one request at a time, 0.5 s apart (robots.txt included): two pages per task
             f"allow_hosts: ['127.0.0.1:{site.port}']\nfeeds:\n"
             f"  - {{name: world, url: '{site.base_url}/feeds/world.xml'}}\n"
             f"  - {{name: americas, url: '{site.base_url}/feeds/americas.atom'}}\n"
-            "settings: {per_host_min_delay_s: 0.4, per_host_concurrency: 1, concurrency: 1, "
-            "fetch_budget_s: 1.0, extract_workers: 1}\n"
+            "settings: {per_host_min_delay_s: 0.5, per_host_concurrency: 1, concurrency: 1, "
+            "fetch_budget_s: 1.2, extract_workers: 1}\n"
         )
         cfg, home = load_feeds_file(path), tmp_path / "home"
         ingest(cfg, home, "run-1", repeat=1)
@@ -320,3 +320,39 @@ def test_a_replanned_run_with_fewer_batches_stages_each_item_once(tmp_path: Path
         assert wh.ledger_violations() == []
         items = wh.query("SELECT count(*), count(DISTINCT item_id) FROM items")[1][0]
         assert loaded >= 8 and items[0] == items[1] == loaded  # each item once, every one loaded
+
+
+def test_a_retried_fetch_task_honours_the_pause_its_first_attempt_met(tmp_path: Path) -> None:
+    """A fetch task that failed after a host asked for a pause (the pause is staged even then) is retried by
+    Airflow: the retry asks that host nothing until the pause ends."""
+    from httpserver import Request, TestServer
+
+    with TestServer() as srv:
+        links = [srv.url(f"/a/{n}.html") for n in range(3)]
+        entries = "".join(f"<item><title>{u}</title><link>{u}</link><guid>{u}</guid></item>" for u in links)
+        rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>{entries}</channel></rss>"
+        srv.static("/feed.xml", rss.encode(), "application/rss+xml")
+
+        def story(r: Request) -> None:
+            r.reply(429, b"slow down", "text/plain", Retry_After="3600")
+
+        for n in range(3):
+            srv.route(f"/a/{n}.html", story)
+        path = tmp_path / "feeds.yaml"
+        path.write_text(
+            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: f, url: '{srv.url('/feed.xml')}'}}\n"
+            "settings: {per_host_min_delay_s: 0, concurrency: 1, respect_robots: false, extract_workers: 1}\n"
+        )
+        cfg, home = load_feeds_file(path), tmp_path / "home"
+        warehouse = home / "warehouse.duckdb"
+        for spec in stages.plan_polls(cfg, warehouse, force=True, home=home):
+            stages.poll_stage(cfg, spec, run_id="r", home=home)
+        (batch,) = stages.plan_stage(cfg, run_id="r", home=home, warehouse=warehouse)
+        stages.fetch_stage(cfg, batch, home=home)  # the first attempt: one 429, the rest left
+        assert [p for p, _ in srv.requests() if p.startswith("/a/")] == ["/a/0.html"]
+        (home / "staging" / "r" / "outcomes" / "batch-0000.parquet").unlink()  # as if it had then failed
+        stages.fetch_stage(cfg, batch, home=home)  # Airflow's retry
+        assert [p for p, _ in srv.requests() if p.startswith("/a/")] == ["/a/0.html"]  # nothing more asked
+        stages.finish_ingest(run_id="r", home=home)
+        manifest = json.loads((home / "staging" / "r" / "manifest.json").read_text())
+        assert manifest["not_fetched"] == 3 and manifest["failed"] == 3

@@ -102,6 +102,7 @@ def poll_stage(
     state = from_record(FeedState, spec["state"])
     with make_fetcher(config) as fetcher:
         fetcher.honour(from_record(HostPause, p) for p in spec.get("pauses", ()))  # a redirect to one, say
+        fetcher.honour(staged_pauses(run_dir(home, run_id)))  # found by this run so far (a retried task)
         result = poll_feed(
             feed,
             state,
@@ -122,12 +123,12 @@ def poll_stage(
 
 
 def _stage_pauses(folder: Path, name: str, pauses: Sequence[HostPause]) -> None:
-    """Stage the pauses hosts asked for during a task (a re-run task replaces its own file)."""
+    """Stage the pauses hosts asked for during a task, with those its earlier attempts staged."""
     path = folder / "pauses" / f"{name}.parquet"
-    if pauses:
-        write_records(path, HostPause, pauses)
-    else:
-        path.unlink(missing_ok=True)
+    earlier = read_records(path, HostPause) if path.exists() else []
+    merged = active_pauses([*earlier, *pauses], datetime.min.replace(tzinfo=UTC))
+    if merged:
+        write_records(path, HostPause, sorted(merged.values(), key=lambda p: p.host))
 
 
 def staged_pauses(folder: Path) -> list[HostPause]:
@@ -219,8 +220,11 @@ def fetch_stage(config: FeedsFile, batch_path: str, *, home: Path) -> dict[str, 
     with make_fetcher(config) as fetcher:
         pauses = batch.parent / "pauses.parquet"  # none in a run planned by an older newsflow
         fetcher.honour(read_records(pauses, HostPause) if pauses.exists() else [])  # a redirect to one, say
-        outcomes = fetch_articles(items, fetcher, config.settings, RawStore(home), attempts=attempts)
-        _stage_pauses(batch.parent.parent, batch.stem, fetcher.pauses())
+        fetcher.honour(staged_pauses(batch.parent.parent))  # found by this run so far (a retried task)
+        try:
+            outcomes = fetch_articles(items, fetcher, config.settings, RawStore(home), attempts=attempts)
+        finally:  # a task that fails or times out still passes its pauses on to its retry
+            _stage_pauses(batch.parent.parent, batch.stem, fetcher.pauses())
     out = batch.parent.parent / "outcomes" / batch.name
     write_records(out, ItemOutcome, outcomes)
     return {

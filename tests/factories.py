@@ -63,3 +63,15 @@ def loaded(
         extractor="test",
     )
     return ItemOutcome(item=item, status="loaded", article_id=art.article_id, article=art)
+
+
+ARTICLE_PAGE = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+"""A page with enough text to load as an extracted article."""
+
+
+def rss_of(links: list[str]) -> bytes:
+    """An RSS feed listing ``links`` (each its own title and guid)."""
+    items = "".join(f"<item><title>{u}</title><link>{u}</link><guid>{u}</guid></item>" for u in links)
+    return (
+        f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>{items}</channel></rss>".encode()
+    )

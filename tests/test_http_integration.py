@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
+from factories import ARTICLE_PAGE, rss_of
 from httpserver import Request, TestServer
 from newsflow.articles import fetch_articles
-from newsflow.config import FeedConfig, Settings, default_settings_dict, load_feeds_file
+from newsflow.config import FeedConfig, FeedsFile, Settings, default_settings_dict, load_feeds_file
 from newsflow.feeds import poll_feed
 from newsflow.fetcher import Fetcher, FetchError, parse_retry_after
 from newsflow.models import FeedItem, FeedState
@@ -42,6 +43,23 @@ def settings(**overrides: Any) -> Settings:
         "connect_timeout_s": 2.0,
     }
     return Settings.model_validate({**base, **overrides})
+
+
+def ledger_by_page(wh: Path, columns: str) -> dict[str, tuple[Any, ...]]:
+    """The ledger's ``columns`` per item, keyed by the last part of the item's link (``3.html``)."""
+    with Warehouse(wh, read_only=True) as w:
+        rows = w.query(f"SELECT link, {columns} FROM items")[1]
+    return {link.rsplit("/", 1)[1]: tuple(rest) for link, *rest in rows}
+
+
+def one_feed(tmp_path: Path, srv: TestServer, settings: str) -> FeedsFile:
+    """A feeds file with the feed ``test`` at ``/feed.xml`` on ``srv`` (allow-listed) and ``settings``."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
+        f"settings: {{{settings}}}\n"
+    )
+    return load_feeds_file(path)
 
 
 def fetcher_for(srv: TestServer, **overrides: Any) -> Fetcher:
@@ -163,7 +181,7 @@ def test_5xx_backs_off_exponentially_and_keeps_the_feed(tmp_path: Path) -> None:
 def test_transient_article_failures_are_retried_while_the_feed_is_unchanged(tmp_path: Path) -> None:
     """A feed that answers 304 lists no items, yet its retryable failures are fetched again on its later
     polls (up to max_item_attempts in all); while the feed itself fails, none is tried."""
-    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+    page = ARTICLE_PAGE
     feed_down = {"now": False}
     with TestServer() as srv:
 
@@ -371,7 +389,7 @@ def gaps(times: list[float]) -> list[float]:
 
 
 def test_robots_txt_disallow_and_crawl_delay(tmp_path: Path) -> None:
-    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+    page = ARTICLE_PAGE
     with TestServer() as srv:
         srv.static("/robots.txt", b"User-agent: *\nDisallow: /private/\nCrawl-delay: 0.3\n", "text/plain")
         srv.static("/private/a.html", page)
@@ -449,12 +467,7 @@ def test_items_left_when_the_fetch_budget_runs_out_are_fetched_first_by_the_next
     "not fetched", no attempt used) and later runs fetch them before newer items, even while the feed answers
     304, until every item is loaded. Each page is requested once."""
     links = [f"/a/{n}.html" for n in range(6)]
-    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
-
-    def rss(paths: list[str]) -> bytes:
-        entries = "".join(f"<item><title>{p}</title><link>{p}</link><guid>{p}</guid></item>" for p in paths)
-        head = "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
-        return f"{head}{entries}</channel></rss>".encode()
+    page = ARTICLE_PAGE
 
     version = {"now": 1}
     with TestServer() as srv:
@@ -465,25 +478,22 @@ def test_items_left_when_the_fetch_budget_runs_out_are_fetched_first_by_the_next
                 r.reply(304, ctype=None)
             else:  # version 2 adds two newer stories on top
                 listed = links if version["now"] == 1 else ["/a/new1.html", "/a/new2.html", *links]
-                r.reply(200, rss(listed), "application/rss+xml", ETag=etag)
+                r.reply(200, rss_of(listed), "application/rss+xml", ETag=etag)
 
         srv.route("/feed.xml", feed_handler)
         for path in [*links, "/a/new1.html", "/a/new2.html"]:
             srv.route(path, lambda r: r.reply(200, page))
-        cfg_file = tmp_path / "feeds.yaml"
         # One request at a time, 0.6 s apart, the poll included (at 0 s): at most two pages fit in 1.4 s.
-        cfg_file.write_text(
-            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
-            "settings: {per_host_min_delay_s: 0.6, per_host_concurrency: 1, concurrency: 1, "
-            "fetch_budget_s: 1.4, max_item_attempts: 1, respect_robots: false, extract_workers: 1}\n"
+        cfg = one_feed(
+            tmp_path,
+            srv,
+            "per_host_min_delay_s: 0.6, per_host_concurrency: 1, concurrency: 1, fetch_budget_s: 1.4, "
+            "max_item_attempts: 1, respect_robots: false, extract_workers: 1",
         )
-        cfg = load_feeds_file(cfg_file)
         wh = tmp_path / "w.duckdb"
 
-        def ledger() -> dict[str, tuple[str, int, bool, str | None]]:
-            with Warehouse(wh, read_only=True) as w:
-                rows = w.query("SELECT link, status, attempts, retryable, reason FROM items")[1]
-            return {link.rsplit("/", 1)[1]: (s, a, r, reason) for link, s, a, r, reason in rows}
+        def ledger() -> dict[str, tuple[Any, ...]]:
+            return ledger_by_page(wh, "status, attempts, retryable, reason")
 
         first = run_cycle(cfg, wh, home=tmp_path, force=True)
         loaded = {k for k, v in ledger().items() if v[0] == "loaded"}
@@ -526,7 +536,7 @@ def test_items_left_when_the_fetch_budget_runs_out_are_fetched_first_by_the_next
 def test_items_of_a_host_that_asks_for_a_long_pause_are_left_without_using_an_attempt(tmp_path: Path) -> None:
     """A 429 with a Retry-After longer than the fetcher waits pauses the host: the page that got it used an
     attempt, the host's other items were never requested and wait for the next run with none used."""
-    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+    page = ARTICLE_PAGE
     rss = (
         "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
         + "".join(
@@ -546,19 +556,16 @@ def test_items_of_a_host_that_asks_for_a_long_pause_are_left_without_using_an_at
 
         for n in range(4):
             srv.route(f"/a/{n}.html", story)
-        cfg_file = tmp_path / "feeds.yaml"
-        cfg_file.write_text(
-            f"allow_hosts: ['{srv.host}']\nfeeds:\n  - {{name: test, url: '{srv.url('/feed.xml')}'}}\n"
-            "settings: {per_host_min_delay_s: 0, per_host_concurrency: 1, concurrency: 1, "
-            "max_item_attempts: 2, respect_robots: false, extract_workers: 1}\n"
+        cfg = one_feed(
+            tmp_path,
+            srv,
+            "per_host_min_delay_s: 0, per_host_concurrency: 1, concurrency: 1, max_item_attempts: 2, "
+            "respect_robots: false, extract_workers: 1",
         )
-        cfg = load_feeds_file(cfg_file)
         wh = tmp_path / "w.duckdb"
 
-        def ledger() -> dict[str, tuple[str, int, str]]:
-            with Warehouse(wh, read_only=True) as w:
-                rows = w.query("SELECT link, status, attempts, reason FROM items")[1]
-            return {link.rsplit("/", 1)[1]: (s, a, reason) for link, s, a, reason in rows}
+        def ledger() -> dict[str, tuple[Any, ...]]:
+            return ledger_by_page(wh, "status, attempts, reason")
 
         first = run_cycle(cfg, wh, home=tmp_path, force=True)
         assert first.not_fetched == 3 and first.failures == [(srv.url("/a/0.html"), "fetch http: HTTP 429")]
@@ -580,21 +587,15 @@ def test_a_pause_a_host_asked_for_holds_across_runs_until_it_ends(tmp_path: Path
     """A Retry-After is kept in the warehouse: later runs request nothing from that host, neither its feeds
     (not polled, not counted as failing) nor its pages (left "not fetched", no attempt used), not even through
     a redirect from another host, until the pause ends; then everything loads."""
-    page = b"<html><body><article><p>" + b"Words of the story. " * 50 + b"</p></article></body></html>"
+    page = ARTICLE_PAGE
     throttled = {"now": True}
     with TestServer() as feeds_host, TestServer() as pages:
-
-        def rss(links: list[str]) -> bytes:
-            items = "".join(f"<item><title>{u}</title><link>{u}</link><guid>{u}</guid></item>" for u in links)
-            head = "<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
-            return f"{head}{items}</channel></rss>".encode()
-
         listed = [pages.url(f"/a/{n}.html") for n in range(3)] + [feeds_host.url("/r/3.html")]
-        feeds_host.static("/feed.xml", rss(listed), "application/rss+xml")
+        feeds_host.static("/feed.xml", rss_of(listed), "application/rss+xml")
         feeds_host.route(
             "/r/3.html", lambda r: r.reply(302, b"", "text/plain", Location=pages.url("/a/3.html"))
         )
-        pages.static("/own.xml", rss([pages.url("/a/own.html")]), "application/rss+xml")
+        pages.static("/own.xml", rss_of([pages.url("/a/own.html")]), "application/rss+xml")
 
         def story(r: Request) -> None:
             if throttled["now"]:
@@ -615,10 +616,8 @@ def test_a_pause_a_host_asked_for_holds_across_runs_until_it_ends(tmp_path: Path
         cfg = load_feeds_file(cfg_file)
         wh = tmp_path / "w.duckdb"
 
-        def ledger() -> dict[str, tuple[str, int, str]]:
-            with Warehouse(wh, read_only=True) as w:
-                rows = w.query("SELECT link, status, attempts, reason FROM items")[1]
-            return {link.rsplit("/", 1)[1]: (s, a, reason) for link, s, a, reason in rows}
+        def ledger() -> dict[str, tuple[Any, ...]]:
+            return ledger_by_page(wh, "status, attempts, reason")
 
         first = run_cycle(cfg, wh, home=tmp_path, force=True)
         assert first.feeds_polled == 2 and first.not_fetched == 4  # one page got the 429, four waited

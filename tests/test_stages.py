@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from factories import rss_of
 from newsflow import stages
 from newsflow.config import FeedsFile, load_feeds_file
 from newsflow.gate import ensure_project
@@ -259,9 +260,7 @@ def test_the_airflow_path_keeps_a_hosts_pause_across_runs(tmp_path: Path) -> Non
 
     with TestServer() as feeds_host, TestServer() as pages:
         links = [pages.url(f"/a/{n}.html") for n in range(3)]
-        entries = "".join(f"<item><title>{u}</title><link>{u}</link><guid>{u}</guid></item>" for u in links)
-        rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>{entries}</channel></rss>"
-        feeds_host.static("/feed.xml", rss.encode(), "application/rss+xml")
+        feeds_host.static("/feed.xml", rss_of(links), "application/rss+xml")
 
         def story(r: Request) -> None:
             r.reply(429, b"slow down", "text/plain", Retry_After="3600")
@@ -329,9 +328,7 @@ def test_a_retried_fetch_task_honours_the_pause_its_first_attempt_met(tmp_path: 
 
     with TestServer() as srv:
         links = [srv.url(f"/a/{n}.html") for n in range(3)]
-        entries = "".join(f"<item><title>{u}</title><link>{u}</link><guid>{u}</guid></item>" for u in links)
-        rss = f"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>{entries}</channel></rss>"
-        srv.static("/feed.xml", rss.encode(), "application/rss+xml")
+        srv.static("/feed.xml", rss_of(links), "application/rss+xml")
 
         def story(r: Request) -> None:
             r.reply(429, b"slow down", "text/plain", Retry_After="3600")

@@ -651,7 +651,7 @@ def test_a_pause_a_host_asked_for_holds_across_runs_until_it_ends(tmp_path: Path
             assert w.ledger_violations() == []
 
 
-def test_robots_txt_asking_for_a_pause_uses_no_attempt(tmp_path: Path) -> None:
+def test_robots_txt_asking_for_a_pause_costs_one_attempt_not_one_per_item(tmp_path: Path) -> None:
     """robots.txt answering 503 with Retry-After is a pause, not "robots.txt unreachable": no page is
     requested, only the item that asked for robots.txt uses an attempt, and the pause is kept."""
     rss = (

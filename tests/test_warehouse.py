@@ -278,6 +278,18 @@ def test_an_edit_left_unfetched_is_fetched_after_the_pause_even_behind_a_304(wh:
         == []
     )
 
+    # A held edit that a later poll shows reverted (listed as the article has it) is dropped, not fetched.
+    again = dataclasses.replace(edited, entry_hash="h1-edited-twice")
+    held = wh.plan([poll("f", [again], "p5")], 3, pauses=[pause], now=NOW + timedelta(minutes=1)).paused
+    wh.load_batch(Batch(polls=[poll("f", [again], "p5")], outcomes=held), now=NOW + timedelta(hours=3))
+    assert wh.query("SELECT count(*) FROM retry_entries WHERE entry IS NOT NULL")[1] == [(1,)]
+    wh.load_batch(Batch(polls=[poll("f", [edited], "p6")]), now=NOW + timedelta(hours=3))
+    assert wh.query("SELECT count(*) FROM retry_entries")[1] == [(0,)]
+    # "Not fetched" for an item already loaded with that very entry (a stale plan) holds nothing.
+    stale = ItemOutcome(edited, "failed", "not fetched: the run's fetch budget ran out", retryable=True)
+    wh.load_batch(Batch(polls=[poll("f", [], "p7")], outcomes=[stale]), now=NOW + timedelta(hours=3))
+    assert wh.query("SELECT count(*) FROM retry_entries WHERE entry IS NOT NULL")[1] == [(0,)]
+
 
 def test_a_paused_feed_is_not_due_even_when_forced() -> None:
     feeds = [FeedConfig(name=n, url=f"https://{n}.example/feed.xml") for n in ("f", "g")]

@@ -201,14 +201,10 @@ def plan_stage(
     for n, chunk in enumerate(host_batches(plan.to_fetch, batch_size)):
         paths.append(str(write_records(folder / "fetch" / f"batch-{n:04d}.parquet", FeedItem, chunk)))
     # A re-run that plans fewer batches (the snapshot changed meanwhile) leaves no stale batch behind: its
-    # items, and its outcomes, would be staged twice.
-    for stale in sorted((folder / "fetch").glob("batch-*.parquet"))[len(paths) :]:
-        for leftover in (
-            stale,
-            folder / "outcomes" / stale.name,
-            folder / "pauses" / f"{stale.stem}.parquet",
-        ):
-            leftover.unlink(missing_ok=True)
+    # items, and its outcomes, would be staged twice. (Pauses its fetch task met stay: they are the hosts'.)
+    for stale in set((folder / "fetch").glob("batch-*.parquet")) - {Path(p) for p in paths}:
+        stale.unlink(missing_ok=True)
+        (folder / "outcomes" / stale.name).unlink(missing_ok=True)
     return paths
 
 

@@ -411,12 +411,14 @@ class Warehouse:
         ).fetchall()
         return [(FeedItem(*r[:-1]), r[-1]) for r in rows if r[0] not in listed]
 
-    def _keep_retry_entries(self, outcomes: Sequence[ItemOutcome]) -> None:
+    def _keep_retry_entries(self, outcomes: Sequence[ItemOutcome], polls: Sequence[PollResult]) -> None:
         """Keep the entry's own text of items waiting for a retry (the ledger has them failed and retryable),
         and the whole edited entry of a loaded article whose refetch was left for later ("not fetched");
         drop it for the others of the batch (loaded, duplicate, given up, or kept loaded when a tried refetch
-        failed)."""
+        failed), and drop a held edit once a poll lists the entry as the article has it (the edit was
+        reverted, or a newer version is already loaded)."""
         waiting = [o for o in outcomes if o.status == "failed" and o.retryable]
+        held = self._edits_held(waiting)
         if waiting:
             self.con.executemany(
                 "INSERT OR REPLACE INTO retry_entries VALUES (?, ?, ?, ?, ?, ?)",
@@ -427,7 +429,9 @@ class Warehouse:
                         o.item.content,
                         o.item.author,
                         o.item.language,
-                        json.dumps(dataclasses.asdict(o.item), default=str) if is_not_fetched(o) else None,
+                        json.dumps(dataclasses.asdict(o.item), default=str)
+                        if o.item.item_id in held
+                        else None,
                     ]
                     for o in waiting
                 ],
@@ -437,8 +441,30 @@ class Warehouse:
                 "DELETE FROM retry_entries WHERE item_id IN (SELECT unnest(?::VARCHAR[])) AND item_id NOT IN "
                 "(SELECT item_id FROM items WHERE status = 'failed' AND retryable) "
                 "AND item_id NOT IN (SELECT unnest(?::VARCHAR[]))",
-                [[o.item.item_id for o in outcomes], [o.item.item_id for o in waiting if is_not_fetched(o)]],
+                [[o.item.item_id for o in outcomes], sorted(held)],
             )
+        listed = [(i.item_id, i.entry_hash) for p in polls for i in p.items]
+        if listed:
+            self.con.execute(
+                "DELETE FROM retry_entries WHERE entry IS NOT NULL AND item_id IN ("
+                "SELECT i.item_id FROM items i JOIN "
+                "(SELECT unnest(?::VARCHAR[]) AS item_id, unnest(?::VARCHAR[]) AS entry_hash) l "
+                "ON l.item_id = i.item_id AND l.entry_hash = i.entry_hash)",
+                [[x[0] for x in listed], [x[1] for x in listed]],
+            )
+
+    def _edits_held(self, waiting: Sequence[ItemOutcome]) -> set[str]:
+        """Items of ``waiting`` left "not fetched" whose ledger row (already updated) is a loaded article with
+        another entry hash: an edit whose refetch waits."""
+        left = {o.item.item_id: o.item.entry_hash for o in waiting if is_not_fetched(o)}
+        if not left:
+            return set()
+        rows = self.con.execute(
+            "SELECT item_id, entry_hash FROM items WHERE status = 'loaded' "
+            "AND item_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(left)],
+        ).fetchall()
+        return {item_id for item_id, stored in rows if stored != left[item_id]}
 
     def _held_corrections(self, feeds: Sequence[str], listed: set[str]) -> list[FeedItem]:
         """Edited entries of loaded articles whose refetch an earlier run left for later, of ``feeds``, that
@@ -471,7 +497,7 @@ class Warehouse:
             polls = self._new_polls(batch.polls)
             outcomes = self._resolve_duplicates(batch.outcomes, stats)
             new_ids = self._upsert_items(outcomes, polls, now, stats)
-            self._keep_retry_entries(outcomes)
+            self._keep_retry_entries(outcomes, polls)
             self._upsert_articles([o for o in outcomes if o.status == "loaded"], now, stats)
             loaded = {o.article_id for o in outcomes if o.status == "loaded"}
             self._write_topics([t for t in batch.topics if t.article_id in loaded], now, stats)

@@ -444,7 +444,12 @@ class Warehouse:
                 [[o.item.item_id for o in outcomes], sorted(held)],
             )
         listed = [(i.item_id, i.entry_hash) for p in polls for i in p.items]
-        if listed and self._count("SELECT count(*) FROM retry_entries WHERE entry IS NOT NULL"):
+        if (
+            listed
+            and self.con.execute("SELECT count(*) FROM retry_entries WHERE entry IS NOT NULL").fetchall()[0][
+                0
+            ]
+        ):
             self.con.execute(
                 "DELETE FROM retry_entries WHERE entry IS NOT NULL AND item_id IN ("
                 "SELECT i.item_id FROM items i JOIN "

@@ -26,7 +26,7 @@ from newsflow.netguard import NetGuard
 from newsflow.rawstore import RawStore
 from newsflow.schedule import is_due
 from newsflow.topics import classifier_pool, classify_articles, classify_texts, make_classifier
-from newsflow.urls import host_key
+from newsflow.urls import host_of
 from newsflow.warehouse import LoadStats, Warehouse, active_pauses
 
 LOGGER = logging.getLogger(__name__)
@@ -96,17 +96,11 @@ def select_due(
     """Feeds whose next poll time has come (all of them with ``force``), except those on a host whose pause
     (``Retry-After``) is still on: politeness is never forced."""
     paused = active_pauses(pauses, now)
-
-    def on_pause(feed: FeedConfig) -> bool:
-        try:
-            return bool(paused) and host_key(feed.url) in paused
-        except ValueError:  # a malformed port: the poll fails with its reason
-            return False
-
     return [
         f
         for f in feeds
-        if (force or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now)) and not on_pause(f)
+        if (force or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now))
+        and host_of(f.url) not in paused
     ]
 
 

@@ -45,7 +45,7 @@ from newsflow.pipeline import make_fetcher, select_due
 from newsflow.rawstore import RawStore
 from newsflow.staging import from_record, read_records, to_record, write_records
 from newsflow.topics import classify_articles, make_classifier
-from newsflow.urls import host_key
+from newsflow.urls import host_of
 from newsflow.warehouse import Plan, Warehouse, active_pauses, defer_paused, open_for_reading
 from newsflow.workers import cpu_workers
 
@@ -145,11 +145,7 @@ def host_batches(items: Sequence[FeedItem], size: int) -> list[list[FeedItem]]:
     """
     by_host: dict[str, list[FeedItem]] = {}
     for item in items:
-        try:
-            host = host_key(item.link) if item.link else ""
-        except ValueError:  # a malformed port: the fetch fails with its reason, in any batch
-            host = ""
-        by_host.setdefault(host, []).append(item)
+        by_host.setdefault(host_of(item.link), []).append(item)
     batches: list[list[FeedItem]] = []
     shared: list[FeedItem] = []
     for group in sorted(by_host.values(), key=len, reverse=True):

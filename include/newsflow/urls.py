@@ -65,6 +65,15 @@ def host_key(url: str) -> str:
     return host
 
 
+def host_of(url: str | None) -> str:
+    """:func:`host_key` of ``url``, or "" when there is none to take (no URL, a malformed port): such a URL
+    fails with its own reason when it is fetched."""
+    try:
+        return host_key(url) if url else ""
+    except ValueError:
+        return ""
+
+
 def same_site(a: str, b: str) -> bool:
     """True when two URLs share a host (ignoring a leading ``www.``)."""
 

@@ -35,19 +35,12 @@ from newsflow.models import (
     TopicRow,
     is_not_fetched,
 )
-from newsflow.urls import host_key
+from newsflow.urls import host_of
 
 LOGGER = logging.getLogger(__name__)
 _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
 TS = pa.timestamp("us", tz="UTC")
-
-
-def _host_of(item: FeedItem) -> str | None:
-    try:
-        return host_key(item.link) if item.link else None
-    except ValueError:  # a malformed port: the fetch fails with its reason
-        return None
 
 
 class WarehouseError(RuntimeError):
@@ -122,7 +115,7 @@ def defer_paused(plan: Plan, pauses: Sequence[HostPause], now: datetime) -> Plan
         return plan
     keep: list[FeedItem] = []
     for item in plan.to_fetch:
-        on = active.get(_host_of(item) or "")
+        on = active.get(host_of(item.link))
         if on is None:
             keep.append(item)
             continue

@@ -437,12 +437,7 @@ class Warehouse:
                 [[o.item.item_id for o in outcomes], sorted(held)],
             )
         listed = [(i.item_id, i.entry_hash) for p in polls for i in p.items]
-        if (
-            listed
-            and self.con.execute("SELECT count(*) FROM retry_entries WHERE entry IS NOT NULL").fetchall()[0][
-                0
-            ]
-        ):
+        if listed and self._any_edit_held():
             self.con.execute(
                 "DELETE FROM retry_entries WHERE entry IS NOT NULL AND item_id IN ("
                 "SELECT i.item_id FROM items i JOIN "
@@ -450,6 +445,10 @@ class Warehouse:
                 "ON l.item_id = i.item_id AND l.entry_hash = i.entry_hash)",
                 [[x[0] for x in listed], [x[1] for x in listed]],
             )
+
+    def _any_edit_held(self) -> bool:
+        (row,) = self.con.execute("SELECT count(*) > 0 FROM retry_entries WHERE entry IS NOT NULL").fetchall()
+        return bool(row[0])
 
     def _edits_held(self, waiting: Sequence[ItemOutcome]) -> set[str]:
         """Items of ``waiting`` left "not fetched" whose ledger row (already updated) is a loaded article with

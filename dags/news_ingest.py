@@ -18,17 +18,16 @@ Params for manual runs: `feeds` (names; empty = all due feeds; named feeds are p
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import Param, dag, get_current_context, task
-from newsflow_common import DEFAULT_ARGS, STAGED_ARTICLES, START
+from newsflow_common import DEFAULT_ARGS, INGEST_SCHEDULE, STAGED_ARTICLES, START
 
 
 @dag(
     dag_id="news_ingest",
-    schedule=os.environ.get("NEWSFLOW_INGEST_SCHEDULE", "*/15 * * * *"),
+    schedule=INGEST_SCHEDULE,
     start_date=START,
     catchup=False,
     max_active_runs=1,

@@ -17,6 +17,10 @@ WRITER_POOL = "duckdb_writer"  # one slot: only the load task ever opens the Duc
 WRITER_QUEUE = os.environ.get("NEWSFLOW_WRITER_QUEUE", "duckdb_writer")
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
+# `NEWSFLOW_INGEST_SCHEDULE`: a cron expression or preset; "none" for ingest runs triggered from outside only.
+_INGEST_SCHEDULE = os.environ.get("NEWSFLOW_INGEST_SCHEDULE", "*/15 * * * *").strip()
+INGEST_SCHEDULE = None if _INGEST_SCHEDULE.lower() in ("", "none") else _INGEST_SCHEDULE
+
 STAGED_ARTICLES = Asset(name="newsflow_staged_articles", uri="x-newsflow://staging/articles")
 WAREHOUSE = Asset(name="newsflow_warehouse", uri="x-newsflow://warehouse/articles")
 

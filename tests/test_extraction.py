@@ -169,10 +169,11 @@ def test_detection_votes_by_paragraph() -> None:
 def test_the_worker_preload_warms_up_what_a_first_page_would_load() -> None:
     """Extraction workers fork from a server that imported ``newsflow.worker_preload``: by then the lazy
     imports of a first page (the language model, the date finder, trafilatura's fallbacks) are done."""
+    import os
     import subprocess
     import sys
 
-    from newsflow.workers import worker_context
+    from newsflow.workers import WorkerPool
 
     lazy = ["py3langid", "htmldate", "trafilatura.metadata", "trafilatura.external"]
     code = f"import sys, newsflow.worker_preload; print([m in sys.modules for m in {lazy!r}])"
@@ -180,5 +181,6 @@ def test_the_worker_preload_warms_up_what_a_first_page_would_load() -> None:
     assert out.stdout.strip() == str([True] * len(lazy))
     from multiprocessing import forkserver
 
-    worker_context()
+    with WorkerPool(2) as pool:
+        assert pool.call(os.getpid) != os.getpid()
     assert "newsflow.worker_preload" in forkserver._forkserver._preload_modules  # type: ignore[attr-defined]

@@ -8,27 +8,24 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from newsflow.config import Settings
 from newsflow.extraction import EXTRACTOR, choose_body, detect_language, extract_page
 from newsflow.fetcher import Fetcher, FetchError, Response
-from newsflow.models import NOT_FETCHED, Article, FeedItem, ItemOutcome
+from newsflow.journal import DownloadJournal
+from newsflow.models import NOT_FETCHED, Article, FeedItem, ItemOutcome, is_not_fetched
 from newsflow.rawstore import RawStore
 from newsflow.robots import RobotsPolicy, policy_for
 from newsflow.urls import article_id, canonical_url, is_http_url, same_site
-from newsflow.workers import worker_context, worker_count
+from newsflow.workers import IN_PROCESS, WorkerCrashed, WorkerPool, WorkerTimeout, worker_count
 
 LOGGER = logging.getLogger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 MIN_ITEMS_FOR_PROCESSES = 16  # below this, starting worker processes costs more than it saves
-IN_PROCESS_EXTRACTION = threading.Lock()
-"""One in-process extraction at a time: trafilatura shares compiled lxml XPath objects between calls, and two
-fetch threads extracting at once crashed the interpreter (a segmentation fault, seen in the test suite).
-Extraction is CPU-bound under the GIL anyway, so serialising it costs no throughput."""
+IN_PROCESS_EXTRACTION = IN_PROCESS  # one in-process extraction at a time (see newsflow.workers.IN_PROCESS)
 
 
 def _failed(item: FeedItem, reason: str, retryable: bool, attempts: int) -> ItemOutcome:
@@ -123,6 +120,11 @@ def extraction_workers(settings: Settings, items: int) -> int:
     return worker_count(settings, items, MIN_ITEMS_FOR_PROCESSES)
 
 
+def extraction_pool(settings: Settings, workers: int) -> WorkerPool:
+    """Worker processes for extraction, each call bounded by ``extract_timeout_s``."""
+    return WorkerPool(workers, name="extraction", call_timeout_s=settings.extract_timeout_s)
+
+
 def fetch_articles(
     items: Iterable[FeedItem],
     fetcher: Fetcher,
@@ -131,11 +133,16 @@ def fetch_articles(
     *,
     robots: RobotsPolicy | None = None,
     attempts: Mapping[str, int] | None = None,
-    pool: Executor | None = None,
+    pool: WorkerPool | None = None,
+    journal: DownloadJournal | None = None,
 ) -> list[ItemOutcome]:
     """Fetch many items concurrently (threads: per-host politeness is the fetcher's) and extract them in
     worker processes, one per core, so extraction is not bound to one core by the GIL: those of ``pool``
-    when given (the caller's, kept running), else processes started for this call."""
+    when given (the caller's, kept running), else processes started for this call.
+
+    With a ``journal``, every download (the page, or the failure that used an attempt) is kept as soon as it
+    is made, and one already in it is not made again: a retried task refetches nothing.
+    """
     items = list(items)
     if not items:
         return []
@@ -144,17 +151,30 @@ def fetch_articles(
     attempts = attempts or {}
     own = None
     if pool is None and (workers := extraction_workers(settings, len(items))) > 1:
-        pool = own = ProcessPoolExecutor(workers, mp_context=worker_context())
+        pool = own = extraction_pool(settings, workers)
+
+    def fetched(item: FeedItem, tries: int) -> Response | ItemOutcome:
+        kept = journal.get(item, tries) if journal is not None else None
+        if kept is not None:
+            return kept
+        got = download(item, fetcher, robots, tries)
+        if journal is not None and not (isinstance(got, ItemOutcome) and is_not_fetched(got)):
+            journal.put(item, got)
+        return got
 
     def work(item: FeedItem) -> ItemOutcome:
         tries = attempts.get(item.item_id, 1)
         try:
-            got = download(item, fetcher, robots, tries)
+            got = fetched(item, tries)
             if isinstance(got, ItemOutcome):
                 return got
             args = (item, got.url, got.status, got.body, settings.min_body_words, tries)
             if pool is not None:
-                outcome = pool.submit(build_outcome, *args).result()
+                try:
+                    outcome = pool.call(build_outcome, *args)
+                except (WorkerCrashed, WorkerTimeout) as exc:  # the page may be what kills extraction
+                    LOGGER.error("extraction failed on %s: %s", item.link, exc)
+                    return _failed(item, f"extraction: {exc}", True, tries)
             else:
                 with IN_PROCESS_EXTRACTION:
                     outcome = build_outcome(*args)
@@ -172,4 +192,4 @@ def fetch_articles(
             return list(threads.map(work, items))
     finally:
         if own is not None:
-            own.shutdown(cancel_futures=True)
+            own.close()

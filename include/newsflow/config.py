@@ -49,6 +49,7 @@ class Settings(_Strict):
     respect_robots: bool
     concurrency: int = Field(ge=1, le=64)
     extract_workers: int = Field(ge=0, le=64)
+    extract_timeout_s: float = Field(gt=0, le=900)
     poll_interval_default_min: float = Field(gt=0)
     poll_interval_min_min: float = Field(gt=0)
     poll_interval_max_min: float = Field(gt=0)

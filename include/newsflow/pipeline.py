@@ -155,7 +155,9 @@ def run_cycle(
             # One set of worker processes extracts the pages, then classifies the articles.
             pool = None
             if classifier is not None and workers > 1:
-                pool = stack.enter_context(classifier_pool(classifier, workers))
+                pool = stack.enter_context(
+                    classifier_pool(classifier, workers, call_timeout_s=config.settings.extract_timeout_s)
+                )
             with summary.timed("fetch+extract"):
                 outcomes = fetch_articles(
                     plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts, pool=pool

@@ -29,6 +29,7 @@ from typing import Any
 from newsflow.articles import fetch_articles
 from newsflow.config import FeedsFile
 from newsflow.feeds import poll_feed
+from newsflow.journal import DownloadJournal
 from newsflow.models import (
     Batch,
     FeedItem,
@@ -201,7 +202,13 @@ def plan_stage(
     for stale in set((folder / "fetch").glob("batch-*.parquet")) - {Path(p) for p in paths}:
         stale.unlink(missing_ok=True)
         (folder / "outcomes" / stale.name).unlink(missing_ok=True)
+        DownloadJournal(batch_journal(stale)).clear()
     return paths
+
+
+def batch_journal(batch: Path) -> Path:
+    """The folder where a fetch task keeps its downloads until its outcomes are staged."""
+    return batch.with_name(f"{batch.stem}.journal")
 
 
 def fetch_stage(config: FeedsFile, batch_path: str, *, home: Path) -> dict[str, Any]:
@@ -209,16 +216,22 @@ def fetch_stage(config: FeedsFile, batch_path: str, *, home: Path) -> dict[str, 
     batch = Path(batch_path)
     items = read_records(batch, FeedItem)
     attempts = json.loads((batch.parent / "attempts.json").read_text())
+    journal = DownloadJournal(batch_journal(batch))  # what an earlier try of this task downloaded
+    if kept := len(journal):
+        LOGGER.info("%s: %d downloads kept by an earlier try are not made again", batch.stem, kept)
     with make_fetcher(config) as fetcher:
         pauses = batch.parent / "pauses.parquet"  # none in a run planned by an older newsflow
         fetcher.honour(read_records(pauses, HostPause) if pauses.exists() else [])  # a redirect to one, say
         fetcher.honour(staged_pauses(batch.parent.parent))  # found by this run so far (a retried task)
         try:
-            outcomes = fetch_articles(items, fetcher, config.settings, RawStore(home), attempts=attempts)
+            outcomes = fetch_articles(
+                items, fetcher, config.settings, RawStore(home), attempts=attempts, journal=journal
+            )
         finally:  # a task that fails or times out still passes its pauses on to its retry
             _stage_pauses(batch.parent.parent, batch.stem, fetcher.pauses())
     out = batch.parent.parent / "outcomes" / batch.name
     write_records(out, ItemOutcome, outcomes)
+    journal.clear()  # the outcomes are staged and the raw store holds the pages
     return {
         "path": str(out),
         "loaded": sum(o.status == "loaded" for o in outcomes),

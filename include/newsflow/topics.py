@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from newsflow.classify import Classifier, load_taxonomy
 from newsflow.models import Article, TopicRow
-from newsflow.workers import worker_context
+from newsflow.workers import WorkerCrashed, WorkerPool, WorkerTimeout
 
 LOGGER = logging.getLogger(__name__)
 MIN_TEXTS_FOR_PROCESSES = 256  # measured break-even: ~180 articles (1.5 ms each; 2 workers start in 0.1 s)
@@ -28,11 +26,17 @@ def make_classifier(taxonomy: str | Path | None = None) -> Classifier:
     return Classifier(load_taxonomy(taxonomy))
 
 
-def classifier_pool(classifier: Classifier, workers: int) -> ProcessPoolExecutor:
+def classifier_pool(
+    classifier: Classifier, workers: int, *, call_timeout_s: float | None = None
+) -> WorkerPool:
     """Worker processes that hold ``classifier``: pass it to :func:`classify_texts` (``pool=``) and use it for
     other work too (extraction), so one set of warm workers serves a whole cycle."""
-    return ProcessPoolExecutor(
-        workers, mp_context=worker_context(), initializer=_set_worker_classifier, initargs=(classifier,)
+    return WorkerPool(
+        workers,
+        name="worker",
+        initializer=_set_worker_classifier,
+        initargs=(classifier,),
+        call_timeout_s=call_timeout_s,
     )
 
 
@@ -41,7 +45,7 @@ def classify_texts(
     classifier: Classifier,
     *,
     workers: int = 1,
-    pool: ProcessPoolExecutor | None = None,
+    pool: WorkerPool | None = None,
 ) -> list[TopicRow]:
     """Topic rows for ``(article_id, title, body)`` triples: one row per article and topic, in input order.
 
@@ -52,11 +56,14 @@ def classify_texts(
     if pool is not None and len(items) >= MIN_TEXTS_FOR_POOL:
         try:
             return _classify_in(pool, items, classifier, workers)
-        except BrokenProcessPool as exc:  # a worker died (extraction crashed it): score here instead
-            LOGGER.warning("worker pool broken (%s): classifying %d texts in this process", exc, len(items))
+        except (WorkerCrashed, WorkerTimeout) as exc:  # workers kept dying: score here instead
+            LOGGER.warning("worker pool failed (%s): classifying %d texts in this process", exc, len(items))
     if workers > 1 and len(items) >= MIN_TEXTS_FOR_PROCESSES:
-        with classifier_pool(classifier, workers) as own:
-            return _classify_in(own, items, classifier, workers)
+        try:
+            with classifier_pool(classifier, workers) as own:
+                return _classify_in(own, items, classifier, workers)
+        except (WorkerCrashed, WorkerTimeout) as exc:
+            LOGGER.warning("worker pool failed (%s): classifying %d texts in this process", exc, len(items))
     rows = []
     for article_id, title, body in items:
         for score in classifier.classify(title, body):
@@ -74,7 +81,7 @@ def classify_texts(
 
 
 def _classify_in(
-    pool: ProcessPoolExecutor,
+    pool: WorkerPool,
     items: Sequence[tuple[str, str | None, str | None]],
     classifier: Classifier,
     workers: int,
@@ -101,7 +108,7 @@ def classify_articles(
     classifier: Classifier,
     *,
     workers: int = 1,
-    pool: ProcessPoolExecutor | None = None,
+    pool: WorkerPool | None = None,
 ) -> list[TopicRow]:
     """Topic rows for freshly extracted articles (once per article: two items may bring the same one)."""
     unique = {a.article_id: a for a in reversed(list(articles))}  # the first copy wins

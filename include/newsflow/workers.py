@@ -1,19 +1,51 @@
-"""Worker processes for the CPU-bound stages: extraction and classification.
+"""Worker processes for the CPU-bound stages (extraction and classification), and how they fail.
 
-Workers start from a forkserver, never as a fork of a process with fetch threads running. The server has
-imported and warmed up the extraction and classification code (``newsflow.worker_preload``), so a worker
-starts in milliseconds and its first item runs at full speed.
+Start method: forkserver, chosen because a worker must start clean inside any task process (Airflow's Local,
+Celery or Kubernetes executor, or ``newsflow run``): a plain fork would copy the task's running threads'
+locks (fetch threads, Airflow's supervisor link) into the child, and spawn would re-import everything for
+every worker. The server is started once per process, imports and warms the extraction and classification
+code (``PRELOAD``), and forks each worker from that single-threaded, warm state. Neither the server nor its
+workers import the parent's ``__main__`` (see :mod:`newsflow.worker_preload`): under Airflow that is the
+``airflow`` command, and importing it inside a task process initialises Airflow and fails.
+
+:class:`WorkerPool` never hangs and never loses a call: a pool whose workers cannot start is noticed at once
+(a ping) and the calls run in this process instead; a worker that dies mid-batch is replaced by a fresh pool
+and its calls are retried there once; a call that runs past its time limit has its workers killed.
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from multiprocessing.context import ForkServerContext, ForkServerProcess
+from typing import Any, TypeVar
 
 from newsflow.config import Settings
 
-PRELOAD = ["newsflow.articles", "newsflow.topics", "newsflow.worker_preload"]
+LOGGER = logging.getLogger(__name__)
+PRELOAD = ["newsflow.worker_preload", "newsflow.articles", "newsflow.topics"]
+START_TIMEOUT_S = 60.0  # a fresh pool's first answer; a server importing trafilatura takes a few seconds
+MAX_RESTARTS = 2  # fresh pools after workers died; then the rest of the batch runs in this process
+IN_PROCESS = threading.Lock()
+"""One in-process extraction or classification at a time: trafilatura shares compiled lxml XPath objects
+between calls, and two threads extracting at once crashed the interpreter (a segmentation fault). The work is
+CPU-bound under the GIL anyway, so serialising it costs no throughput."""
+
+T = TypeVar("T")
+
+
+class WorkerCrashed(RuntimeError):
+    """The worker process running this call died, twice (or once, with no fresh worker left to retry on)."""
+
+
+class WorkerTimeout(RuntimeError):
+    """This call ran past the pool's time limit; its worker processes were killed."""
 
 
 def cpu_workers(settings: Settings) -> int:
@@ -28,8 +60,197 @@ def worker_count(settings: Settings, items: int, min_items: int) -> int:
     return wanted if wanted > 1 and items >= min_items else 1
 
 
-def worker_context() -> BaseContext:
-    """The forkserver context, with the preloaded modules set."""
-    ctx = get_context("forkserver")
-    ctx.set_forkserver_preload(PRELOAD)
-    return ctx
+class _TrackedContext(ForkServerContext):
+    """The forkserver context, remembering the processes it starts so that a stuck pool can be killed."""
+
+    def __init__(self) -> None:
+        self.started: list[ForkServerProcess] = []
+        self.set_forkserver_preload(PRELOAD)
+
+    def Process(self, *args: Any, **kwargs: Any) -> ForkServerProcess:  # type: ignore[override]  # noqa: N802
+        process = ForkServerProcess(*args, **kwargs)
+        self.started.append(process)
+        return process
+
+
+def _ping() -> int:
+    return os.getpid()
+
+
+@dataclass
+class _Generation:
+    """One ProcessPoolExecutor and the processes it started; replaced whole when it breaks."""
+
+    number: int
+    executor: ProcessPoolExecutor
+    context: _TrackedContext
+    retired: bool = False
+
+    def kill(self) -> None:
+        for process in self.context.started:
+            if process.is_alive():
+                process.kill()
+
+
+@dataclass
+class PoolStats:
+    restarts: int = 0
+    calls_in_process: int = 0
+    fallback: str | None = None  # why the pool went in-process, if it did
+    events: list[str] = field(default_factory=list)
+
+
+class WorkerPool:
+    """``workers`` processes for module-level functions (they pickle by name), with recovery.
+
+    ``call`` is thread-safe: the fetch threads share one pool. ``initializer(*initargs)`` runs in every
+    worker as it starts, and once in this process if the calls fall back to it.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        *,
+        name: str = "worker",
+        initializer: Callable[..., object] | None = None,
+        initargs: tuple[Any, ...] = (),
+        call_timeout_s: float | None = None,
+        max_restarts: int = MAX_RESTARTS,
+    ) -> None:
+        self.workers = workers
+        self.name = name
+        self.call_timeout_s = call_timeout_s
+        self.max_restarts = max_restarts
+        self.stats = PoolStats()
+        self._initializer = initializer
+        self._initargs = initargs
+        self._lock = threading.Lock()
+        self._current: _Generation | None = None
+        self._generations = 0
+        self._in_process = False
+        self._closed = False
+
+    # -- public ----------------------------------------------------------------------------------------
+
+    @property
+    def in_process(self) -> bool:
+        return self._in_process
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a worker; in this process only if the workers could not be started at all."""
+        died_under = 0  # pools that broke while this call ran in them
+        while True:
+            gen = self._generation()
+            if gen is None:
+                if died_under:  # it may be what killed them: never risk this process on it
+                    raise WorkerCrashed(
+                        f"the {self.name} process running this call died and no fresh one is left to retry on"
+                    )
+                with IN_PROCESS:
+                    self.stats.calls_in_process += 1
+                    return fn(*args)
+            try:
+                future = gen.executor.submit(fn, *args)
+            except BrokenProcessPool as exc:  # broken before this call reached it
+                self._retire(gen, f"{exc}")
+                continue
+            try:
+                return future.result(timeout=self.call_timeout_s)
+            except BrokenProcessPool as exc:
+                died_under += 1
+                self._retire(gen, f"a {self.name} process died mid-batch ({exc})")
+                if died_under >= 2:
+                    raise WorkerCrashed(f"the {self.name} process running this call died twice") from exc
+            except FutureTimeout:
+                self._retire(gen, f"a call ran past {self.call_timeout_s:g} s", kill=True)
+                raise WorkerTimeout(
+                    f"{self.name} call ran past {self.call_timeout_s:g} s; its processes were killed"
+                ) from None
+
+    def map(self, fn: Callable[..., T], *iterables: Iterable[Any]) -> list[T]:
+        """``[fn(*args) ...]`` in input order, over the workers; each call recovers as ``call`` does."""
+        calls: Sequence[tuple[Any, ...]] = list(zip(*iterables, strict=True))
+        if not calls:
+            return []
+        with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(calls)))) as threads:
+            return list(threads.map(lambda args: self.call(fn, *args), calls))
+
+    def close(self) -> None:
+        """Stop the workers; a worker that does not stop within seconds is killed (never a hang)."""
+        with self._lock:
+            self._closed = True
+            gen, self._current = self._current, None
+        if gen is not None:
+            _stop(gen)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- generations -----------------------------------------------------------------------------------
+
+    def _generation(self) -> _Generation | None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"{self.name} pool is closed")
+            if self._in_process:
+                return None
+            if self._current is not None:
+                return self._current
+            self._generations += 1
+            gen = _Generation(
+                self._generations,
+                ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=(context := _TrackedContext()),
+                    initializer=self._initializer,
+                    initargs=self._initargs,
+                ),
+                context,
+            )
+            try:
+                gen.executor.submit(_ping).result(timeout=START_TIMEOUT_S)  # fail fast: can a worker start?
+            except Exception as exc:  # BrokenProcessPool, a dead forkserver, a start-up time-out
+                _stop(gen)
+                self._fall_back(f"{self.name} processes could not start ({type(exc).__name__}: {exc})")
+                return None
+            self._current = gen
+            LOGGER.info(
+                "%s workers: %d processes (forkserver, pool %d)", self.name, self.workers, self._generations
+            )
+            return self._current
+
+    def _retire(self, gen: _Generation, reason: str, *, kill: bool = False) -> None:
+        with self._lock:
+            if gen.retired:
+                return
+            gen.retired = True
+            if self._current is gen:
+                self._current = None
+            self.stats.restarts += 1
+            self.stats.events.append(reason)
+            if kill:
+                gen.kill()
+            if self.stats.restarts > self.max_restarts:
+                self._fall_back(f"{reason}; {self.stats.restarts - 1} fresh pools broke too")
+            else:
+                LOGGER.warning("%s pool %d broken: %s; starting a fresh one", self.name, gen.number, reason)
+        _stop(gen)
+
+    def _fall_back(self, reason: str) -> None:
+        """Run the rest in this process (caller holds the lock)."""
+        self._in_process = True
+        self.stats.fallback = reason
+        LOGGER.error("%s: running the rest of the batch in this process", reason)
+        if self._initializer is not None:
+            self._initializer(*self._initargs)
+
+
+def _stop(gen: _Generation, grace_s: float = 10.0) -> None:
+    gen.executor.shutdown(wait=False, cancel_futures=True)
+    for process in gen.context.started:
+        if process.pid is not None:
+            process.join(grace_s)
+    gen.kill()

@@ -52,31 +52,27 @@ class LiveSite:
 
 
 @contextlib.contextmanager
-def news_site(
-    root: Path, pages: Sequence[Path], *, feeds: int, per_feed: int, hosts: int
-) -> Iterator[LiveSite]:
-    """``feeds`` RSS feeds of ``per_feed`` distinct real pages each, feed ``n`` on host ``n % hosts``."""
-    if len(pages) < feeds * per_feed:
-        raise ValueError(f"{feeds * per_feed} distinct pages needed, {len(pages)} given")
+def news_site(root: Path, pages: Sequence[Path], *, feeds: int, per_feed: int, hosts: int) -> Iterator[LiveSite]:
+    """``feeds`` RSS feeds of ``per_feed`` articles each, feed ``n`` on host ``n % hosts``. The articles are
+    real pages, each served under as many URLs (``?copy=N``) as it takes: a copy is an article of its own."""
     folders = [root / f"host{h}" for h in range(hosts)]
     for folder in folders:
         (folder / "p").mkdir(parents=True, exist_ok=True)
         (folder / "feeds").mkdir(exist_ok=True)
-    chosen: dict[int, list[Path]] = {}
-    for n in range(feeds):
-        chosen[n] = list(pages[n * per_feed : (n + 1) * per_feed])
-        for page in chosen[n]:
-            shutil.copy(page, folders[n % hosts] / "p" / page.name)
+    wanted = feeds * per_feed
+    links = [(pages[i % len(pages)], i // len(pages)) for i in range(wanted)]
     with contextlib.ExitStack() as stack:
         sites = [
-            stack.enter_context(StaticSite(f, port=0, host=f"127.0.0.{h + 2}")) for h, f in enumerate(folders)
+            stack.enter_context(StaticSite(folder, port=0, host=f"127.0.0.{h + 2}"))
+            for h, folder in enumerate(folders)
         ]
         feed_list, served = [], {}
         for n in range(feeds):
             site, folder = sites[n % hosts], folders[n % hosts]
             entries = ""
-            for i, page in enumerate(chosen[n]):
-                link = f"{site.base_url}/p/{page.name}"
+            for i, (page, copy) in enumerate(links[n * per_feed : (n + 1) * per_feed]):
+                shutil.copy(page, folder / "p" / page.name)
+                link = f"{site.base_url}/p/{page.name}?copy={copy}"
                 served[link] = page.name
                 entries += (
                     f"<item><title>Story {n}-{i}</title><link>{link}</link><guid>{link}</guid>"

@@ -33,7 +33,7 @@ def classifier_pool(
     other work too (extraction), so one set of warm workers serves a whole cycle."""
     return WorkerPool(
         workers,
-        name="worker",
+        name="classification",
         initializer=_set_worker_classifier,
         initargs=(classifier,),
         call_timeout_s=call_timeout_s,

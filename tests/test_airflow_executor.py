@@ -7,7 +7,6 @@ Each run is triggered through the REST API and waited for within a time limit th
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900
 # extraction (16) and classification (256) start their worker processes.
 FEEDS, PER_FEED, HOSTS = 30, 9, 8
 RUN_LIMIT_S = 300  # a hang shows as a run still going at this limit
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+SETTINGS = {"per_host_min_delay_s": 0}
 
 
 @pytest.fixture(scope="module")
@@ -37,18 +31,15 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     pages = sorted(need_shared(CORPUS / "articles" / "aeb").glob("*.html"))
     root = tmp_path_factory.mktemp("live")
     with news_site(root / "site", pages, feeds=FEEDS, per_feed=PER_FEED, hosts=HOSTS) as site:
-        feeds = site.feeds_file(root / "feeds.yaml", per_host_min_delay_s=0)
-        port = _free_port()
+        feeds = site.feeds_file(root / "feeds.yaml", **SETTINGS)
         env = {
             "NEWSFLOW_HOME": str(root / "home"),
             "NEWSFLOW_FEEDS": str(feeds),
             "NEWSFLOW_INGEST_SCHEDULE": "none",  # runs are triggered by the test only
             "NEWSFLOW_RETRY_DELAY_S": "1",
-            "AIRFLOW__API__BASE_URL": f"http://localhost:{port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{port}/execution/",
         }
-        with LiveAirflow(root, env, port=port) as airflow:
-            yield {"airflow": airflow, "site": site, "home": root / "home"}
+        with LiveAirflow(root / "airflow", env) as airflow:
+            yield {"airflow": airflow, "site": site, "home": root / "home", "feeds": feeds}
 
 
 def _ingest_and_curate(airflow: LiveAirflow, conf: dict[str, Any] | None = None) -> tuple[dict, dict]:  # type: ignore[type-arg]
@@ -99,3 +90,58 @@ def test_a_second_run_with_nothing_new_fetches_nothing(deployment: dict[str, Any
     assert all(t["state"] in ("success", "skipped") for t in tis), airflow.describe(
         "news_ingest", ingest["dag_run_id"]
     )
+
+
+def test_a_quality_gate_that_trips_loads_the_rest_and_fails_the_run(
+    deployment: dict[str, Any],
+) -> None:
+    """A feed whose entries all claim a publication date in 2099: every article fails validation, so the
+    batch passes ``max_quarantine_share``: the rows go to quarantine, the load commits, and the run fails."""
+    airflow: LiveAirflow = deployment["airflow"]
+    site: LiveSite = deployment["site"]
+    home: Path = deployment["home"]
+    pages = sorted({name for url, name in site.pages.items() if url.startswith(site.sites[0].base_url)})
+    site.add_feed("future", 0, [(page, "Fri, 25 Dec 2099 10:00:00 GMT") for page in pages[:20]])
+    site.feeds_file(deployment["feeds"], **SETTINGS)  # read by every task at run time
+    curate_before = {r["dag_run_id"] for r in airflow.runs("news_curate")}
+    run_id = airflow.trigger("news_ingest", {"feeds": ["future"]})
+    assert airflow.wait_run("news_ingest", run_id, RUN_LIMIT_S)["state"] == "success"
+    curate = airflow.wait_new_run("news_curate", curate_before, RUN_LIMIT_S)
+    assert curate["state"] == "failed"
+    tis = airflow.task_instances("news_curate", curate["dag_run_id"])
+    states = {t["task_id"]: t["state"] for t in tis}
+    assert states == {
+        "classify": "success",
+        "validate": "success",
+        "load": "success",
+        "quality_gate": "failed",
+    }
+    log = airflow.task_log("news_curate", curate["dag_run_id"], "quality_gate")
+    assert "failed validation" in log and "the rest loaded" in log
+    with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+        feed_items = dict(wh.query("SELECT status, count(*) FROM items WHERE feed = 'future' GROUP BY 1")[1])
+        reasons = wh.query(
+            "SELECT q.reasons FROM quarantine q JOIN items i USING (item_id) WHERE i.feed = 'future'"
+        )[1]
+        violations = wh.query("SELECT * FROM v_ledger_violations")[1]
+    assert feed_items == {"quarantined": 20}
+    assert len(reasons) == 20 and all(any("published_at_not_future" in r for r in rs) for (rs,) in reasons)
+    assert violations == []
+
+
+def test_reclassify_and_maintenance_run_through_the_real_executor(deployment: dict[str, Any]) -> None:
+    airflow: LiveAirflow = deployment["airflow"]
+    home: Path = deployment["home"]
+    run_id = airflow.trigger("news_reclassify")
+    assert airflow.wait_run("news_reclassify", run_id, RUN_LIMIT_S)["state"] == "success", airflow.describe(
+        "news_reclassify", run_id
+    )
+    run = airflow.call(
+        "POST", "/api/v2/dags/news_maintenance/dagRuns", {"logical_date": "2026-11-25T00:00:00Z", "conf": {}}
+    )
+    done = airflow.wait_run("news_maintenance", run["dag_run_id"], RUN_LIMIT_S)
+    assert done["state"] == "success", airflow.describe("news_maintenance", run["dag_run_id"])
+    with Warehouse(home / "warehouse.published.duckdb", read_only=True) as wh:  # the checkpoint republished
+        articles = wh.query("SELECT count(*) FROM v_articles")[1][0][0]
+        classified = wh.query("SELECT count(DISTINCT article_id) FROM article_topics")[1][0][0]
+    assert articles == classified == FEEDS * PER_FEED  # quarantined rows are not articles

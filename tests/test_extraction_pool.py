@@ -148,3 +148,22 @@ def test_a_callers_pool_does_the_extraction_and_stays_open(
     assert [o.status for o in pooled] == ["loaded"] * len(items)
     assert comparable(pooled) == comparable(alone)
     assert topics == classify_texts(texts, clf)
+
+
+def test_a_page_that_kills_its_worker_is_recorded_failed_and_the_rest_load(tmp_path: Path) -> None:
+    """Every item ends with an outcome even when extraction crashes its worker process on one page."""
+    from newsflow.workers import WorkerCrashed, WorkerPool
+
+    class KilledOn(WorkerPool):  # the pool's verdict on a page that killed two workers, without the kills
+        def call(self, fn, *args):  # type: ignore[no-untyped-def]
+            if args[1].endswith("?copy=0"):
+                raise WorkerCrashed("the extraction process running this call died twice")
+            return fn(*args)
+
+    pages = sorted(p.name for p in (SAMPLE_SITE / "articles").glob("*.html"))
+    with StaticSite(port=0) as site:
+        items = feed_items([f"{site.base_url}/articles/{pages[0]}?copy={n}" for n in range(3)])
+        with Fetcher(settings(2), NetGuard([f"127.0.0.1:{site.port}"])) as f:
+            outcomes = fetch_articles(items, f, settings(2), RawStore(tmp_path), pool=KilledOn(2))
+    assert [o.status for o in outcomes] == ["failed", "loaded", "loaded"]
+    assert outcomes[0].retryable and (outcomes[0].reason or "").startswith("extraction: the extraction process")

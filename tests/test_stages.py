@@ -373,4 +373,44 @@ def test_a_retried_fetch_task_honours_the_pause_its_first_attempt_met(
         assert [p for p, _ in srv.requests() if p.startswith("/a/")] == ["/a/0.html"]  # nothing more asked
         stages.finish_ingest(run_id="r", home=home)
         manifest = json.loads((home / "staging" / "r" / "manifest.json").read_text())
-        assert manifest["not_fetched"] == 3 and manifest["failed"] == 3
+        # The page that got the 429 keeps that outcome (the retry found it in the journal); the others wait.
+        assert manifest["not_fetched"] == 2 and manifest["failed"] == 3
+
+
+def test_a_retried_fetch_task_refetches_nothing_its_first_attempt_downloaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fetch task that dies after its downloads (killed, timed out, a broken worker pool) leaves them in its
+    journal: Airflow's retry requests no page again, stages every outcome, then drops the journal."""
+    from newsflow.staging import read_records
+
+    with StaticSite(port=0) as site:
+        cfg, home = config(tmp_path, site), tmp_path / "home"
+        warehouse = home / "warehouse.duckdb"
+        for spec in stages.plan_polls(cfg, warehouse, force=True, home=home):
+            stages.poll_stage(cfg, spec, run_id="r", home=home)
+        (batch,) = stages.plan_stage(cfg, run_id="r", home=home, warehouse=warehouse, batch_size=50)
+        real = stages.fetch_articles
+
+        def crash(*args: Any, **kwargs: Any) -> Any:
+            real(*args, **kwargs)
+            raise RuntimeError("the task died after its requests")
+
+        monkeypatch.setattr(stages, "fetch_articles", crash)
+        with pytest.raises(RuntimeError, match="died"):
+            stages.fetch_stage(cfg, batch, home=home)
+        first = {p: n for p, n in site.hits.items() if p.startswith("/articles/")}
+        assert first and len(list(stages.batch_journal(Path(batch)).glob("*.gz"))) >= len(first)
+        monkeypatch.setattr(stages, "fetch_articles", real)
+        staged = stages.fetch_stage(cfg, batch, home=home)  # Airflow's retry
+        assert {p: n for p, n in site.hits.items() if p.startswith("/articles/")} == first
+    assert not stages.batch_journal(Path(batch)).exists()
+    outcomes = read_records(Path(staged["path"]), stages.ItemOutcome)
+    assert staged["loaded"] == sum(o.status == "loaded" for o in outcomes) >= len(first) - 1
+    assert all(o.article is None or o.article.raw_path for o in outcomes)  # the raw store has the pages
+    stages.finish_ingest(run_id="r", home=home)
+    curate(cfg, home, repeat=1)
+    with Warehouse(warehouse, read_only=True) as wh:
+        assert wh.ledger_violations() == []
+        loaded = {o.article_id for o in outcomes if o.status == "loaded"}  # two feeds share one story
+        assert wh.query("SELECT count(*) FROM articles")[1] == [(len(loaded),)]

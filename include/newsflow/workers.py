@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -155,7 +155,7 @@ class WorkerPool:
                 self._retire(gen, f"{exc}")
                 continue
             try:
-                return future.result(timeout=self.call_timeout_s)
+                return _result(future, self.call_timeout_s)
             except BrokenProcessPool as exc:
                 died_under += 1
                 self._retire(gen, f"a {self.name} process died mid-batch ({exc})")
@@ -246,6 +246,18 @@ class WorkerPool:
         LOGGER.error("%s: running the rest of the batch in this process", reason)
         if self._initializer is not None:
             self._initializer(*self._initargs)
+
+
+def _result(future: Future[T], timeout_s: float | None) -> T:
+    """The call's result, its time limit counted once it left the queue for a worker (a call waiting behind
+    others is not late). The executor hands a worker at most one call more than it has workers, so a running
+    call has started or is next."""
+    while True:
+        try:
+            return future.result(timeout=timeout_s)
+        except FutureTimeout:
+            if future.running():
+                raise
 
 
 def _stop(gen: _Generation, grace_s: float = 10.0) -> None:

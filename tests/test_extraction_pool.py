@@ -166,4 +166,5 @@ def test_a_page_that_kills_its_worker_is_recorded_failed_and_the_rest_load(tmp_p
         with Fetcher(settings(2), NetGuard([f"127.0.0.1:{site.port}"])) as f:
             outcomes = fetch_articles(items, f, settings(2), RawStore(tmp_path), pool=KilledOn(2))
     assert [o.status for o in outcomes] == ["failed", "loaded", "loaded"]
-    assert outcomes[0].retryable and (outcomes[0].reason or "").startswith("extraction: the extraction process")
+    assert outcomes[0].retryable
+    assert (outcomes[0].reason or "").startswith("extraction: the extraction process")

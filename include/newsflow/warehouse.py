@@ -210,6 +210,52 @@ _CHANGED_ITEM = " OR ".join(
 )
 
 
+_POLL_COLUMNS = [  # one row per poll: the feed_polls row, and what the feeds upsert needs
+    ("poll_id", pa.string()),
+    ("feed", pa.string()),
+    ("url", pa.string()),
+    ("started_at", TS),
+    ("duration_s", pa.float64()),
+    ("status", pa.string()),
+    ("http_status", pa.int32()),
+    ("bytes", pa.int64()),
+    ("items_seen", pa.int32()),
+    ("items_new", pa.int32()),
+    ("error", pa.string()),
+    ("parse_warning", pa.string()),
+    ("title", pa.string()),
+    ("format", pa.string()),
+    ("etag", pa.string()),
+    ("last_modified", pa.string()),
+    ("body_hash", pa.string()),
+    ("failed", pa.bool_()),
+    ("poll_interval_min", pa.float64()),
+    ("next_poll_at", TS),
+    ("round", pa.int32()),  # the n-th poll of its feed in this batch: the upsert takes one round at a time
+]
+_QUARANTINE_COLUMNS = [
+    ("quarantine_id", pa.string()),
+    ("item_id", pa.string()),
+    ("article_id", pa.string()),
+    ("run_id", pa.string()),
+    ("reasons", pa.list_(pa.string())),
+    ("record", pa.string()),
+    ("quarantined_at", TS),
+]
+_VALIDATION_COLUMNS = [
+    ("run_id", pa.string()),
+    ("suite", pa.string()),
+    ("validated_at", TS),
+    ("rows_evaluated", pa.int32()),
+    ("rows_passed", pa.int32()),
+    ("rows_failed", pa.int32()),
+    ("per_expectation", pa.string()),
+    ("success", pa.bool_()),
+    ("data_docs_path", pa.string()),
+]
+_PAUSE_COLUMNS = [("host", pa.string()), ("until", TS), ("reason", pa.string()), ("recorded_at", TS)]
+
+
 def _table(columns: Sequence[tuple[str, pa.DataType]], rows: Iterable[dict[str, Any]]) -> pa.Table:
     schema = pa.schema(columns)
     return pa.Table.from_pylist(list(rows), schema=schema)
@@ -509,13 +555,25 @@ class Warehouse:
 
     def _record_pauses(self, pauses: Sequence[HostPause], now: datetime) -> None:
         """Keep each host's latest pause end; drop the pauses that have ended."""
-        if pauses:
-            self.con.executemany(
-                "INSERT INTO host_pauses VALUES (?, ?, ?, ?) ON CONFLICT (host) DO UPDATE SET "
-                "until = excluded.until, reason = excluded.reason, recorded_at = excluded.recorded_at "
-                "WHERE excluded.until > host_pauses.until",
-                [[p.host, p.until, p.reason, now] for p in pauses],
+        latest: dict[str, HostPause] = {}
+        for p in pauses:  # a host that asked twice: the later end
+            if p.host not in latest or p.until > latest[p.host].until:
+                latest[p.host] = p
+        if latest:
+            rows = (
+                {"host": p.host, "until": p.until, "reason": p.reason, "recorded_at": now}
+                for p in latest.values()
             )
+            with self._staged("staged_pauses", _PAUSE_COLUMNS, rows):
+                self.con.execute(
+                    "UPDATE host_pauses t SET until = s.until, reason = s.reason, "
+                    "recorded_at = s.recorded_at FROM staged_pauses s "
+                    "WHERE t.host = s.host AND s.until > t.until"
+                )
+                self.con.execute(
+                    "INSERT INTO host_pauses BY NAME SELECT s.* FROM staged_pauses s "
+                    "ANTI JOIN host_pauses t USING (host)"
+                )
         self.con.execute("DELETE FROM host_pauses WHERE until <= ?", [now])
 
     def _new_polls(self, polls: Sequence[PollResult]) -> list[PollResult]:
@@ -596,9 +654,7 @@ class Warehouse:
                     "status_at": now,
                 }
             )
-        staged = _table(_ITEM_COLUMNS, rows)
-        self.con.register("staged_items", staged)
-        try:
+        with self._staged("staged_items", _ITEM_COLUMNS, rows):
             new_ids = {
                 r[0]
                 for r in self.con.execute(
@@ -622,9 +678,6 @@ class Warehouse:
             inserted = self._count(
                 "INSERT INTO items BY NAME SELECT s.* FROM staged_items s ANTI JOIN items t USING (item_id)"
             )
-        finally:
-            with contextlib.suppress(duckdb.Error):
-                self.con.unregister("staged_items")
         stats.items_new += inserted
         stats.items_updated += updated
         return new_ids
@@ -633,9 +686,8 @@ class Warehouse:
         articles = [o.article for o in outcomes if o.article is not None]
         if not articles:
             return
-        staged = _table(_ARTICLE_COLUMNS, ({k: getattr(a, k) for k, _ in _ARTICLE_COLUMNS} for a in articles))
-        self.con.register("staged_articles", staged)
-        try:
+        rows = ({k: getattr(a, k) for k, _ in _ARTICLE_COLUMNS} for a in articles)
+        with self._staged("staged_articles", _ARTICLE_COLUMNS, rows):
             updated = self._count(
                 f"""
                 UPDATE articles t SET
@@ -655,43 +707,51 @@ class Warehouse:
                 "FROM staged_articles s ANTI JOIN articles t USING (article_id)",
                 [now, now],
             )
-        finally:
-            with contextlib.suppress(duckdb.Error):
-                self.con.unregister("staged_articles")
         stats.articles_inserted += inserted
         stats.articles_updated += updated
 
     def _write_quality(self, batch: Batch) -> None:
-        """Quarantined rows (kept whole, with reasons) and the validation runs' verdicts; idempotent."""
-        for q in batch.quarantine:
-            self.con.execute(
-                "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (quarantine_id) DO NOTHING",
-                [
-                    q.quarantine_id,
-                    q.item_id,
-                    q.article_id,
-                    q.run_id,
-                    list(q.reasons),
-                    json.dumps(q.record, sort_keys=True, default=str),
-                    q.quarantined_at,
-                ],
-            )
-        for v in batch.validations:
-            self.con.execute(
-                "INSERT INTO validation_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id, suite) DO NOTHING",
-                [
-                    v.run_id,
-                    v.suite,
-                    v.validated_at,
-                    v.rows_evaluated,
-                    v.rows_passed,
-                    v.rows_failed,
-                    json.dumps(v.per_expectation, sort_keys=True),
-                    v.success,
-                    v.data_docs_path,
-                ],
-            )
+        """Quarantined rows (kept whole, with reasons) and the validation runs' verdicts; idempotent (a row
+        already stored, or repeated in the batch, is kept as first written). Set-based: one statement each."""
+        quarantine = {
+            q.quarantine_id: {
+                "quarantine_id": q.quarantine_id,
+                "item_id": q.item_id,
+                "article_id": q.article_id,
+                "run_id": q.run_id,
+                "reasons": list(q.reasons),
+                "record": json.dumps(q.record, sort_keys=True, default=str),
+                "quarantined_at": q.quarantined_at,
+            }
+            for q in reversed(batch.quarantine)  # the first of repeated ids wins
+        }
+        if quarantine:
+            with self._staged("staged_quarantine", _QUARANTINE_COLUMNS, quarantine.values()):
+                self.con.execute(
+                    "INSERT INTO quarantine BY NAME SELECT s.* REPLACE (s.record::JSON AS record) "
+                    "FROM staged_quarantine s ANTI JOIN quarantine t USING (quarantine_id)"
+                )
+        validations = {
+            (v.run_id, v.suite): {
+                "run_id": v.run_id,
+                "suite": v.suite,
+                "validated_at": v.validated_at,
+                "rows_evaluated": v.rows_evaluated,
+                "rows_passed": v.rows_passed,
+                "rows_failed": v.rows_failed,
+                "per_expectation": json.dumps(v.per_expectation, sort_keys=True),
+                "success": v.success,
+                "data_docs_path": v.data_docs_path,
+            }
+            for v in reversed(batch.validations)
+        }
+        if validations:
+            with self._staged("staged_validations", _VALIDATION_COLUMNS, validations.values()):
+                self.con.execute(
+                    "INSERT INTO validation_runs BY NAME "
+                    "SELECT s.* REPLACE (s.per_expectation::JSON AS per_expectation) "
+                    "FROM staged_validations s ANTI JOIN validation_runs t USING (run_id, suite)"
+                )
 
     def store_topics(self, rows: Sequence[TopicRow], now: datetime | None = None) -> LoadStats:
         """Write topic rows in their own transaction (re-classification); idempotent."""
@@ -711,19 +771,15 @@ class Warehouse:
             return
         unique = {(r.article_id, r.topic, r.classifier_version): r for r in reversed(rows)}  # first wins
         rows = list(unique.values())
-        staged = _table(
-            _TOPIC_COLUMNS,
-            (
-                {
-                    **{k: getattr(r, k) for k, _ in _TOPIC_COLUMNS[:5]},
-                    "evidence": json.dumps(r.evidence, sort_keys=True, ensure_ascii=False),
-                    "classified_at": now,
-                }
-                for r in rows
-            ),
+        staged = (
+            {
+                **{k: getattr(r, k) for k, _ in _TOPIC_COLUMNS[:5]},
+                "evidence": json.dumps(r.evidence, sort_keys=True, ensure_ascii=False),
+                "classified_at": now,
+            }
+            for r in rows
         )
-        self.con.register("staged_topics", staged)
-        try:
+        with self._staged("staged_topics", _TOPIC_COLUMNS, staged):
             removed = self._count(
                 "DELETE FROM article_topics t USING (SELECT DISTINCT article_id, classifier_version "
                 "FROM staged_topics) s WHERE t.article_id = s.article_id "
@@ -743,9 +799,6 @@ class Warehouse:
                 "FROM staged_topics s "
                 "ANTI JOIN article_topics t USING (article_id, topic, classifier_version)"
             )
-        finally:
-            with contextlib.suppress(duckdb.Error):
-                self.con.unregister("staged_topics")
         stats.topic_rows_removed += removed
         stats.topic_rows_written += updated + inserted
 
@@ -765,72 +818,99 @@ class Warehouse:
             yield rows
             last = rows[-1][0]
 
+    @contextlib.contextmanager
+    def _staged(
+        self, name: str, columns: Sequence[tuple[str, pa.DataType]], rows: Iterable[dict[str, Any]]
+    ) -> Iterator[None]:
+        """``rows`` as a view ``name`` for set-based statements (one statement per table per batch)."""
+        self.con.register(name, _table(columns, rows))
+        try:
+            yield
+        finally:
+            with contextlib.suppress(duckdb.Error):
+                self.con.unregister(name)
+
     def _count(self, sql: str, params: Sequence[Any] | None = None) -> int:
         """Run a DML statement; the number of rows it changed."""
         row = self.con.execute(sql, params or []).fetchone()
         return int(row[0]) if row else 0
 
     def _record_polls(self, polls: Sequence[PollResult], new_ids: set[str], stats: LoadStats) -> None:
+        """The batch's polls into ``feed_polls`` and each feed's state into ``feeds``: set-based, a statement
+        per table (and per round: a feed polled twice in one batch is upserted in poll order).
+
+        ``feeds`` keeps the feed's title and format when a poll has none, its last success and last new item
+        when this poll had none, and counts consecutive failures (a success resets the count)."""
+        if not polls:
+            return
+        rounds: dict[str, int] = {}
+        rows = []
         for p in polls:
-            items_new = sum(1 for i in p.items if i.item_id in new_ids)
-            self.con.execute(
-                "INSERT INTO feed_polls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    p.poll_id,
-                    p.feed,
-                    p.url,
-                    p.started_at,
-                    p.duration_s,
-                    p.status,
-                    p.http_status,
-                    p.bytes,
-                    len(p.items),
-                    items_new,
-                    p.error,
-                    p.parse_warning,
-                ],
+            rows.append(
+                {
+                    "poll_id": p.poll_id,
+                    "feed": p.feed,
+                    "url": p.url,
+                    "started_at": p.started_at,
+                    "duration_s": p.duration_s,
+                    "status": p.status,
+                    "http_status": p.http_status,
+                    "bytes": p.bytes,
+                    "items_seen": len(p.items),
+                    "items_new": sum(1 for i in p.items if i.item_id in new_ids),
+                    "error": p.error,
+                    "parse_warning": p.parse_warning,
+                    "title": p.feed_title,
+                    "format": p.feed_format,
+                    "etag": p.etag,
+                    "last_modified": p.last_modified,
+                    "body_hash": p.body_hash,
+                    "failed": p.failed,
+                    "poll_interval_min": p.poll_interval_min,
+                    "next_poll_at": p.next_poll_at,
+                    "round": rounds.setdefault(p.feed, 0),
+                }
             )
-            failed = p.failed
+            rounds[p.feed] += 1
+        with self._staged("staged_polls", _POLL_COLUMNS, rows):
             self.con.execute(
-                """
-                INSERT INTO feeds (name, url, title, format, etag, last_modified, body_hash, last_polled_at,
-                    last_status, last_http_status, last_error, last_success_at, last_new_item_at,
-                    consecutive_failures, poll_interval_min, next_poll_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (name) DO UPDATE SET
-                    url = excluded.url,
-                    title = COALESCE(excluded.title, feeds.title),
-                    format = COALESCE(excluded.format, feeds.format),
-                    etag = excluded.etag, last_modified = excluded.last_modified,
-                    body_hash = excluded.body_hash, last_polled_at = excluded.last_polled_at,
-                    last_status = excluded.last_status, last_http_status = excluded.last_http_status,
-                    last_error = excluded.last_error,
-                    last_success_at = COALESCE(excluded.last_success_at, feeds.last_success_at),
-                    last_new_item_at = COALESCE(excluded.last_new_item_at, feeds.last_new_item_at),
-                    consecutive_failures = CASE WHEN excluded.consecutive_failures = 0 THEN 0
-                                                ELSE feeds.consecutive_failures + 1 END,
-                    poll_interval_min = excluded.poll_interval_min, next_poll_at = excluded.next_poll_at
-                """,
-                [
-                    p.feed,
-                    p.url,
-                    p.feed_title,
-                    p.feed_format,
-                    p.etag,
-                    p.last_modified,
-                    p.body_hash,
-                    p.started_at,
-                    p.status,
-                    p.http_status,
-                    p.error,
-                    None if failed else p.started_at,
-                    p.started_at if items_new else None,
-                    1 if failed else 0,
-                    p.poll_interval_min,
-                    p.next_poll_at,
-                ],
+                "INSERT INTO feed_polls BY NAME SELECT poll_id, feed, url, started_at, duration_s, status, "
+                "http_status, bytes, items_seen, items_new, error, parse_warning FROM staged_polls"
             )
-            stats.polls += 1
+            for n in range(max(rounds.values())):
+                self.con.execute(
+                    """
+                    UPDATE feeds t SET
+                        url = s.url, title = COALESCE(s.title, t.title),
+                        format = COALESCE(s.format, t.format), etag = s.etag,
+                        last_modified = s.last_modified, body_hash = s.body_hash,
+                        last_polled_at = s.started_at, last_status = s.status,
+                        last_http_status = s.http_status, last_error = s.error,
+                        last_success_at = CASE WHEN s.failed THEN t.last_success_at ELSE s.started_at END,
+                        last_new_item_at = CASE WHEN s.items_new > 0 THEN s.started_at
+                                                ELSE t.last_new_item_at END,
+                        consecutive_failures = CASE WHEN s.failed THEN t.consecutive_failures + 1 ELSE 0 END,
+                        poll_interval_min = s.poll_interval_min, next_poll_at = s.next_poll_at
+                    FROM staged_polls s WHERE t.name = s.feed AND s.round = ?
+                    """,
+                    [n],
+                )
+                self.con.execute(
+                    """
+                    INSERT INTO feeds BY NAME
+                    SELECT s.feed AS name, s.url, s.title, s.format, s.etag, s.last_modified, s.body_hash,
+                        s.started_at AS last_polled_at, s.status AS last_status,
+                        s.http_status AS last_http_status, s.error AS last_error,
+                        CASE WHEN s.failed THEN NULL ELSE s.started_at END AS last_success_at,
+                        CASE WHEN s.items_new > 0 THEN s.started_at END AS last_new_item_at,
+                        CASE WHEN s.failed THEN 1 ELSE 0 END AS consecutive_failures,
+                        s.poll_interval_min, s.next_poll_at
+                    FROM staged_polls s ANTI JOIN feeds t ON t.name = s.feed
+                    WHERE s.round = ?
+                    """,
+                    [n],
+                )
+        stats.polls += len(polls)
 
     # -- the published snapshot -------------------------------------------------------------------------
     def publish(self) -> Path:

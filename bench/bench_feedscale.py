@@ -3,7 +3,8 @@ twice in one process (``run_cycle``), the second with nothing new (every feed an
 
 For each cycle: wall time, the poll and load steps (the load includes publishing the analysts' snapshot),
 the load's ratio to the poll, and the CPU of the process tree; per N, the process's peak RSS. Each N runs in
-a process of its own (``--feeds N``) so that peaks do not mix. Targets (issue "set-based writes"): in the
+a process of its own (``--feeds N``) so that peaks do not mix, and the loopback hosts in another (they
+would share this process's GIL). Targets (issue "set-based writes"): in the
 no-change cycle of 2,000 feeds the load takes at most 0.5x the poll; 10,000 feeds in 15 s or less.
 """
 
@@ -47,21 +48,35 @@ def build(root: Path, feeds: int) -> list[Path]:
     return folders
 
 
+def serve(root: Path) -> None:
+    """The 8 hosts, in a process of their own (as publishers' servers are): prints their base URLs."""
+    from newsflow.sample_server import StaticSite
+
+    folders = sorted(root.glob("host*"), key=lambda f: int(f.name[4:]))
+    sites = [StaticSite(f, port=0, host=f"127.0.0.{h + 2}").start() for h, f in enumerate(folders)]
+    print(json.dumps([s.base_url for s in sites]), flush=True)
+    sys.stdin.read()  # until the benchmark closes the pipe
+
+
 def one_size(feeds: int) -> dict[str, Any]:
     from newsflow.config import load_feeds_file
     from newsflow.pipeline import run_cycle
-    from newsflow.sample_server import StaticSite
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
-        folders = build(root / "site", feeds)
-        sites = [
-            stack.enter_context(StaticSite(f, port=0, host=f"127.0.0.{h + 2}")) for h, f in enumerate(folders)
-        ]
-        lines = ["allow_hosts: " + json.dumps([s.base_url.removeprefix("http://") for s in sites]), "feeds:"]
-        lines += [
-            f"  - {{name: f{n}, url: '{sites[n % HOSTS].base_url}/feeds/f{n}.xml'}}" for n in range(feeds)
-        ]
+        build(root / "site", feeds)
+        server = stack.enter_context(
+            subprocess.Popen(
+                [sys.executable, __file__, "--serve", str(root / "site")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+        )
+        assert server.stdout is not None and server.stdin is not None
+        bases = json.loads(server.stdout.readline())
+        lines = ["allow_hosts: " + json.dumps([b.removeprefix("http://") for b in bases]), "feeds:"]
+        lines += [f"  - {{name: f{n}, url: '{bases[n % HOSTS]}/feeds/f{n}.xml'}}" for n in range(feeds)]
         lines.append("settings: " + json.dumps({"per_host_min_delay_s": 0, "per_host_concurrency": 8}))
         (root / "feeds.yaml").write_text("\n".join(lines) + "\n")
         cfg = load_feeds_file(root / "feeds.yaml")
@@ -83,6 +98,7 @@ def one_size(feeds: int) -> dict[str, Any]:
                 "articles_loaded": summary.load.articles_inserted,
             }
             print(f"  {feeds} feeds, {name} cycle: {cycles[name]}", flush=True)
+        server.stdin.close()
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {
@@ -99,7 +115,11 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, help="one size, in this process (else each size in its own)")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return 0
     if args.feeds:
         result = one_size(args.feeds)
         if args.out:

@@ -15,6 +15,8 @@ BENCHES: dict[str, list[str]] = {
     # the same pages under 905 URLs: larger batches (3 rounds: each takes ~30 s)
     "throughput_x5": ["bench_throughput.py", "--copies", "5", "--rounds", "3"],
     "nochange": ["bench_nochange.py"],
+    # 2,000 and 10,000 feeds, first and no-change cycle, one process each (about 8 minutes)
+    "feedscale": ["bench_feedscale.py"],
     "scale": ["bench_scale.py"],
     "memory": ["bench_memory.py"],
     "parse": ["bench_parse.py"],

@@ -76,6 +76,31 @@ def contents(home: Path) -> dict[str, list[tuple[object, ...]]]:
         return {name: sorted(wh.query(sql)[1], key=repr) for name, sql in KEYS.items()}
 
 
+def poll_and_plan_one_batch(cfg: FeedsFile, home: Path, batch_size: int = 25) -> str:
+    """Run "r"'s poll and plan tasks; returns its one fetch batch."""
+    warehouse = home / "warehouse.duckdb"
+    for spec in stages.plan_polls(cfg, warehouse, force=True, home=home):
+        stages.poll_stage(cfg, spec, run_id="r", home=home)
+    (batch,) = stages.plan_stage(cfg, run_id="r", home=home, warehouse=warehouse, batch_size=batch_size)
+    return batch
+
+
+def fetch_task_dies_after_its_requests(
+    monkeypatch: pytest.MonkeyPatch, cfg: FeedsFile, batch: str, home: Path
+) -> None:
+    """A fetch task's first try: every request made, then the task fails before staging its outcomes."""
+    real = stages.fetch_articles
+
+    def crash(*args: Any, **kwargs: Any) -> Any:
+        real(*args, **kwargs)
+        raise RuntimeError("the task died after its requests")
+
+    with monkeypatch.context() as m:
+        m.setattr(stages, "fetch_articles", crash)
+        with pytest.raises(RuntimeError, match="died"):
+            stages.fetch_stage(cfg, batch, home=home)
+
+
 def test_rerun_tasks_equal_one_run(tmp_path: Path) -> None:
     """Two hosts, so the run has several fetch batches (a host's items stay in one)."""
     with StaticSite(port=0) as site, StaticSite(port=0) as other:
@@ -353,22 +378,10 @@ def test_a_retried_fetch_task_honours_the_pause_its_first_attempt_met(
             "settings: {per_host_min_delay_s: 0, concurrency: 1, respect_robots: false, extract_workers: 1}\n"
         )
         cfg, home = load_feeds_file(path), tmp_path / "home"
-        warehouse = home / "warehouse.duckdb"
-        for spec in stages.plan_polls(cfg, warehouse, force=True, home=home):
-            stages.poll_stage(cfg, spec, run_id="r", home=home)
-        (batch,) = stages.plan_stage(cfg, run_id="r", home=home, warehouse=warehouse)
-        real = stages.fetch_articles
-
-        def crash(*args: Any, **kwargs: Any) -> Any:
-            real(*args, **kwargs)
-            raise RuntimeError("the task died after its requests")
-
-        monkeypatch.setattr(stages, "fetch_articles", crash)
-        with pytest.raises(RuntimeError, match="died"):
-            stages.fetch_stage(cfg, batch, home=home)  # the first attempt: one 429, then it fails
+        batch = poll_and_plan_one_batch(cfg, home)
+        fetch_task_dies_after_its_requests(monkeypatch, cfg, batch, home)  # one 429, then it fails
         assert [p for p, _ in srv.requests() if p.startswith("/a/")] == ["/a/0.html"]
         assert not (home / "staging" / "r" / "outcomes" / "batch-0000.parquet").exists()
-        monkeypatch.setattr(stages, "fetch_articles", real)
         stages.fetch_stage(cfg, batch, home=home)  # Airflow's retry
         assert [p for p, _ in srv.requests() if p.startswith("/a/")] == ["/a/0.html"]  # nothing more asked
         stages.finish_ingest(run_id="r", home=home)
@@ -387,21 +400,10 @@ def test_a_retried_fetch_task_refetches_nothing_its_first_attempt_downloaded(
     with StaticSite(port=0) as site:
         cfg, home = config(tmp_path, site), tmp_path / "home"
         warehouse = home / "warehouse.duckdb"
-        for spec in stages.plan_polls(cfg, warehouse, force=True, home=home):
-            stages.poll_stage(cfg, spec, run_id="r", home=home)
-        (batch,) = stages.plan_stage(cfg, run_id="r", home=home, warehouse=warehouse, batch_size=50)
-        real = stages.fetch_articles
-
-        def crash(*args: Any, **kwargs: Any) -> Any:
-            real(*args, **kwargs)
-            raise RuntimeError("the task died after its requests")
-
-        monkeypatch.setattr(stages, "fetch_articles", crash)
-        with pytest.raises(RuntimeError, match="died"):
-            stages.fetch_stage(cfg, batch, home=home)
+        batch = poll_and_plan_one_batch(cfg, home, batch_size=50)
+        fetch_task_dies_after_its_requests(monkeypatch, cfg, batch, home)
         first = {p: n for p, n in site.hits.items() if p.startswith("/articles/")}
         assert first and len(list(stages.batch_journal(Path(batch)).glob("*.gz"))) >= len(first)
-        monkeypatch.setattr(stages, "fetch_articles", real)
         staged = stages.fetch_stage(cfg, batch, home=home)  # Airflow's retry
         assert {p: n for p, n in site.hits.items() if p.startswith("/articles/")} == first
     assert not stages.batch_journal(Path(batch)).exists()

@@ -253,6 +253,14 @@ _VALIDATION_COLUMNS = [
     ("success", pa.bool_()),
     ("data_docs_path", pa.string()),
 ]
+_RETRY_COLUMNS = [
+    ("item_id", pa.string()),
+    ("summary", pa.string()),
+    ("content", pa.string()),
+    ("author", pa.string()),
+    ("language", pa.string()),
+    ("entry", pa.string()),
+]
 _PAUSE_COLUMNS = [("host", pa.string()), ("until", TS), ("reason", pa.string()), ("recorded_at", TS)]
 
 
@@ -459,22 +467,24 @@ class Warehouse:
         waiting = [o for o in outcomes if o.status == "failed" and o.retryable]
         held = self._edits_held(waiting)
         if waiting:
-            self.con.executemany(
-                "INSERT OR REPLACE INTO retry_entries VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    [
-                        o.item.item_id,
-                        o.item.summary,
-                        o.item.content,
-                        o.item.author,
-                        o.item.language,
-                        json.dumps(dataclasses.asdict(o.item), default=str)
-                        if o.item.item_id in held
-                        else None,
-                    ]
-                    for o in waiting
-                ],
-            )
+            rows = {  # one row per item, the last of the batch winning (as one upsert after another would)
+                o.item.item_id: {
+                    "item_id": o.item.item_id,
+                    "summary": o.item.summary,
+                    "content": o.item.content,
+                    "author": o.item.author,
+                    "language": o.item.language,
+                    "entry": json.dumps(dataclasses.asdict(o.item), default=str)
+                    if o.item.item_id in held
+                    else None,
+                }
+                for o in waiting
+            }
+            with self._staged("staged_retry", _RETRY_COLUMNS, rows.values()):
+                self.con.execute(
+                    "DELETE FROM retry_entries WHERE item_id IN (SELECT item_id FROM staged_retry)"
+                )
+                self.con.execute("INSERT INTO retry_entries BY NAME SELECT * FROM staged_retry")
         if outcomes:
             self.con.execute(
                 "DELETE FROM retry_entries WHERE item_id IN (SELECT unnest(?::VARCHAR[])) AND item_id NOT IN "

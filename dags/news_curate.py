@@ -59,9 +59,14 @@ def news_curate() -> None:
     @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[WAREHOUSE])
     def load(validated: dict[str, Any]) -> dict[str, Any]:
         from newsflow import stages
-        from newsflow.config import default_warehouse
+        from newsflow.config import default_warehouse, feeds_file_from_env, load_feeds_file
 
-        totals = stages.load_runs(validated["runs"], warehouse=default_warehouse())
+        settings = load_feeds_file(feeds_file_from_env()).settings
+        totals = stages.load_runs(
+            validated["runs"],
+            warehouse=default_warehouse(),
+            snapshot_max_age_s=settings.snapshot_max_age_min * 60,
+        )
         get_current_context()["outlet_events"][WAREHOUSE].extra = totals
         return totals
 

@@ -416,3 +416,43 @@ def test_a_retried_fetch_task_refetches_nothing_its_first_attempt_downloaded(
         assert wh.ledger_violations() == []
         loaded = {o.article_id for o in outcomes if o.status == "loaded"}  # two feeds share one story
         assert wh.query("SELECT count(*) FROM articles")[1] == [(len(loaded),)]
+
+
+def test_a_load_with_nothing_new_publishes_the_feed_state_not_the_whole_snapshot(tmp_path: Path) -> None:
+    """A cycle that brings nothing new changes only feed status: the writer publishes the small feed state
+    (which planning reads) and leaves the analysts' snapshot, a copy of the whole file, for a load that
+    changes content or for when it is older than ``snapshot_max_age_min``. Planning never polls a feed early
+    for it: it plans with the state the last load wrote."""
+    from newsflow.warehouse import open_feed_state, snapshot_path, state_path
+
+    with StaticSite(port=0) as site:
+        cfg, home = config(tmp_path, site), tmp_path / "home"
+        warehouse = home / "warehouse.duckdb"
+        ingest(cfg, home, "run-1", repeat=1)
+        assert curate(cfg, home, repeat=1)["snapshot_published"] is True  # new articles
+        snapshot = snapshot_path(warehouse)
+        published = snapshot.stat().st_mtime_ns
+        ingest(cfg, home, "run-2", repeat=1)  # forced polls: every feed answers 304
+        ensure_project(home)
+        classified = stages.classify_pending(cfg, home=home)
+        validated = stages.validate_runs(classified["runs"], home=home, topic_names=TOPICS)
+        loaded = stages.load_runs(validated["runs"], warehouse=warehouse, snapshot_max_age_s=3600)
+    assert loaded["runs"] == 1 and loaded["snapshot_published"] is False
+    assert snapshot.stat().st_mtime_ns == published  # not copied again
+    with Warehouse(warehouse, read_only=True) as live:
+        live_states = live.feed_states()
+        polls = live.query("SELECT count(*) FROM feed_polls")[1]
+    with Warehouse(snapshot, read_only=True) as old:
+        assert old.query("SELECT count(*) FROM feed_polls")[1] != polls  # analysts' feed status lags
+        old_states = old.feed_states()
+    feed_state = open_feed_state(warehouse)
+    assert feed_state is not None and feed_state.path == state_path(warehouse)
+    with feed_state:
+        assert feed_state.feed_states() == live_states != old_states
+    # Planning at a time when the snapshot's state says "due" but the last poll's does not: nothing is due.
+    soon = min(s.next_poll_at for s in old_states.values() if s.next_poll_at) + timedelta(seconds=0.5)
+    assert soon < min(s.next_poll_at for s in live_states.values() if s.next_poll_at)
+    assert stages.plan_polls(cfg, warehouse, now=soon, home=home) == []
+    with Warehouse(warehouse) as wh:  # an old snapshot is republished even when nothing changed
+        assert wh.publish(changed_content=False, max_age_s=0) is True
+    assert snapshot.stat().st_mtime_ns != published

@@ -61,6 +61,7 @@ class Settings(_Strict):
     raw_html_retention_days: int = Field(ge=0)
     max_quarantine_share: float = Field(ge=0, le=1)
     data_docs_keep: int = Field(ge=1)
+    snapshot_max_age_min: float = Field(ge=0)
 
     @model_validator(mode="after")
     def _bounds(self) -> Settings:

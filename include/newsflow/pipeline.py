@@ -185,7 +185,9 @@ def run_cycle(
                 )
         with summary.timed("load"):
             stats = wh.load_batch(gate.batch, now=now)
-            wh.publish()
+            wh.publish(
+                changed_content=stats.changed_content, max_age_s=config.settings.snapshot_max_age_min * 60
+            )
     summary.quarantine_share = gate.failed_share
     summary.raw_pruned = raw.prune(config.settings.raw_html_retention_days, now=now)
     summary.feeds_polled = len(polls)

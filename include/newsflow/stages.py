@@ -47,7 +47,14 @@ from newsflow.rawstore import RawStore
 from newsflow.staging import from_record, read_records, to_record, write_records
 from newsflow.topics import classify_articles, make_classifier
 from newsflow.urls import host_of
-from newsflow.warehouse import Plan, Warehouse, active_pauses, defer_paused, open_for_reading
+from newsflow.warehouse import (
+    Plan,
+    Warehouse,
+    active_pauses,
+    defer_paused,
+    open_feed_state,
+    open_for_reading,
+)
 from newsflow.workers import cpu_workers
 
 LOGGER = logging.getLogger(__name__)
@@ -80,7 +87,7 @@ def plan_polls(
     """The feeds due now, each with its stored state and the host pauses still on (small dicts, fit for
     XCom). Pauses are those of the snapshot and, with ``home``, of the runs still to be loaded."""
     now = now or datetime.now(UTC)
-    wh = open_for_reading(warehouse)
+    wh = open_feed_state(warehouse)  # newer than the snapshot when the last load changed only feed status
     states: dict[str, FeedState] = {}
     pauses: list[HostPause] = [p for run in pending_runs(home) for p in staged_pauses(run)] if home else []
     if wh is not None:
@@ -175,12 +182,16 @@ def plan_stage(
         for batch in sorted((run / "fetch").glob("batch-*.parquet"))
         for item in read_records(batch, FeedItem)
     }
-    # Pauses asked for in this run's polls and in runs still to be loaded (the snapshot has the others). Not
-    # those of this run's own fetch tasks: a re-run of this task must plan the same batches.
+    # Pauses asked for in this run's polls, in runs still to be loaded, and stored by loads (the feed state
+    # has them all, the snapshot those it had when last published). Not those of this run's own fetch
+    # tasks: a re-run of this task must plan the same batches.
     pauses = [
         p for f in sorted((folder / "pauses").glob("poll-*.parquet")) for p in read_records(f, HostPause)
     ]
     pauses += [p for run in pending_runs(home) if run != folder for p in staged_pauses(run)]
+    if (state := open_feed_state(warehouse)) is not None:
+        with state:
+            pauses += state.host_pauses()
     wh = open_for_reading(warehouse)
     if wh is None:
         items = [i for p in polls for i in p.items if in_flight.get(i.item_id) != i.entry_hash]
@@ -375,8 +386,11 @@ def enforce_gate(runs: list[str], max_share: float) -> list[dict[str, Any]]:
     return verdicts
 
 
-def load_runs(runs: list[str], *, warehouse: Path) -> dict[str, Any]:
-    """Load staged runs, one transaction each (skipping any already loaded), then publish. The one writer."""
+def load_runs(runs: list[str], *, warehouse: Path, snapshot_max_age_s: float = 0.0) -> dict[str, Any]:
+    """Load staged runs, one transaction each (skipping any already loaded), then publish. The one writer.
+
+    The analysts' snapshot is republished when a run changed more than feed status, or when it is older than
+    ``snapshot_max_age_s``; the feed state planning reads is published every time."""
     totals: dict[str, Any] = {
         "runs": 0,
         "articles_inserted": 0,
@@ -388,15 +402,17 @@ def load_runs(runs: list[str], *, warehouse: Path) -> dict[str, Any]:
     todo = [Path(r) for r in runs if not (Path(r) / "loaded.json").exists()]
     if not todo:
         return totals
+    changed = False
     with Warehouse(warehouse) as wh:
         for folder in todo:
             stats = wh.load_batch(read_run(folder))
+            changed |= stats.changed_content
             marker = {"loaded_at": datetime.now(UTC).isoformat(), **asdict(stats)}
             (folder / "loaded.json").write_text(json.dumps(marker))
             totals["runs"] += 1
             for key in ("articles_inserted", "articles_updated", "items_new", "duplicate", "failed"):
                 totals[key] += getattr(stats, key)
-        wh.publish()
+        totals["snapshot_published"] = wh.publish(changed_content=changed, max_age_s=snapshot_max_age_s)
     return totals
 
 

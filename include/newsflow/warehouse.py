@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
@@ -50,6 +50,21 @@ class WarehouseError(RuntimeError):
 def snapshot_path(warehouse: Path) -> Path:
     """Where the read-only snapshot of ``warehouse`` is published (beside it)."""
     return warehouse.with_name(f"{warehouse.stem}.published{warehouse.suffix}")
+
+
+def state_path(warehouse: Path) -> Path:
+    """Where the feed state (``feeds``, ``host_pauses``) is published after every load, beside the warehouse:
+    planning reads it, so a load that changed nothing else need not republish the whole snapshot."""
+    return warehouse.with_name(f"{warehouse.stem}.state{warehouse.suffix}")
+
+
+def open_feed_state(warehouse: Path) -> Warehouse | None:
+    """A read-only view holding the newest published feed state: the state file, unless the snapshot is
+    newer (an older newsflow published no state file); None before the first load."""
+    state, snapshot = state_path(warehouse), snapshot_path(warehouse)
+    if state.exists() and (not snapshot.exists() or state.stat().st_mtime_ns >= snapshot.stat().st_mtime_ns):
+        return Warehouse(state, read_only=True)
+    return open_for_reading(warehouse)
 
 
 def open_for_reading(warehouse: Path, *, live: bool = False) -> Warehouse | None:
@@ -145,6 +160,23 @@ class LoadStats:
     duplicate: int = 0
     failed: int = 0
     quarantined: int = 0
+    other_rows: int = 0
+    """Quarantine and validation rows written, retry entries changed."""
+
+    @property
+    def changed_content(self) -> bool:
+        """Whether the load changed anything beyond feed status (polls, feed state, host pauses)."""
+        return any(
+            (
+                self.items_new,
+                self.items_updated,
+                self.articles_inserted,
+                self.articles_updated,
+                self.topic_rows_written,
+                self.topic_rows_removed,
+                self.other_rows,
+            )
+        )
 
 
 _ARTICLE_COLUMNS = [
@@ -262,6 +294,20 @@ _RETRY_COLUMNS = [
     ("entry", pa.string()),
 ]
 _PAUSE_COLUMNS = [("host", pa.string()), ("until", TS), ("reason", pa.string()), ("recorded_at", TS)]
+
+
+def _replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
+    """``write`` a temporary file beside ``target``, flush it to disk, then rename it over ``target``."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _table(columns: Sequence[tuple[str, pa.DataType]], rows: Iterable[dict[str, Any]]) -> pa.Table:
@@ -458,7 +504,7 @@ class Warehouse:
         ).fetchall()
         return [(FeedItem(*r[:-1]), r[-1]) for r in rows if r[0] not in listed]
 
-    def _keep_retry_entries(self, outcomes: Sequence[ItemOutcome], polls: Sequence[PollResult]) -> None:
+    def _keep_retry_entries(self, outcomes: Sequence[ItemOutcome], polls: Sequence[PollResult]) -> int:
         """Keep the entry's own text of items waiting for a retry (the ledger has them failed and retryable),
         and the whole edited entry of a loaded article whose refetch was left for later ("not fetched");
         drop it for the others of the batch (loaded, duplicate, given up, or kept loaded when a tried refetch
@@ -466,6 +512,7 @@ class Warehouse:
         reverted, or a newer version is already loaded)."""
         waiting = [o for o in outcomes if o.status == "failed" and o.retryable]
         held = self._edits_held(waiting)
+        changed = 0  # rows written or dropped
         if waiting:
             rows = {  # one row per item, the last of the batch winning (as one upsert after another would)
                 o.item.item_id: {
@@ -484,9 +531,9 @@ class Warehouse:
                 self.con.execute(
                     "DELETE FROM retry_entries WHERE item_id IN (SELECT item_id FROM staged_retry)"
                 )
-                self.con.execute("INSERT INTO retry_entries BY NAME SELECT * FROM staged_retry")
+                changed += self._count("INSERT INTO retry_entries BY NAME SELECT * FROM staged_retry")
         if outcomes:
-            self.con.execute(
+            changed += self._count(
                 "DELETE FROM retry_entries WHERE item_id IN (SELECT unnest(?::VARCHAR[])) AND item_id NOT IN "
                 "(SELECT item_id FROM items WHERE status = 'failed' AND retryable) "
                 "AND item_id NOT IN (SELECT unnest(?::VARCHAR[]))",
@@ -494,13 +541,14 @@ class Warehouse:
             )
         listed = [(i.item_id, i.entry_hash) for p in polls for i in p.items]
         if listed and self._any_edit_held():
-            self.con.execute(
+            changed += self._count(
                 "DELETE FROM retry_entries WHERE entry IS NOT NULL AND item_id IN ("
                 "SELECT i.item_id FROM items i JOIN "
                 "(SELECT unnest(?::VARCHAR[]) AS item_id, unnest(?::VARCHAR[]) AS entry_hash) l "
                 "ON l.item_id = i.item_id AND l.entry_hash = i.entry_hash)",
                 [[x[0] for x in listed], [x[1] for x in listed]],
             )
+        return changed
 
     def _any_edit_held(self) -> bool:
         (row,) = self.con.execute("SELECT count(*) > 0 FROM retry_entries WHERE entry IS NOT NULL").fetchall()
@@ -550,11 +598,11 @@ class Warehouse:
             polls = self._new_polls(batch.polls)
             outcomes = self._resolve_duplicates(batch.outcomes, stats)
             new_ids = self._upsert_items(outcomes, polls, now, stats)
-            self._keep_retry_entries(outcomes, polls)
+            stats.other_rows += self._keep_retry_entries(outcomes, polls)
             self._upsert_articles([o for o in outcomes if o.status == "loaded"], now, stats)
             loaded = {o.article_id for o in outcomes if o.status == "loaded"}
             self._write_topics([t for t in batch.topics if t.article_id in loaded], now, stats)
-            self._write_quality(batch)
+            stats.other_rows += self._write_quality(batch)
             self._record_polls(polls, new_ids, stats)
             self._record_pauses(batch.host_pauses, now)
             self.con.execute("COMMIT")
@@ -720,7 +768,7 @@ class Warehouse:
         stats.articles_inserted += inserted
         stats.articles_updated += updated
 
-    def _write_quality(self, batch: Batch) -> None:
+    def _write_quality(self, batch: Batch) -> int:
         """Quarantined rows (kept whole, with reasons) and the validation runs' verdicts; idempotent (a row
         already stored, or repeated in the batch, is kept as first written). Set-based: one statement each."""
         quarantine = {
@@ -735,9 +783,10 @@ class Warehouse:
             }
             for q in reversed(batch.quarantine)  # the first of repeated ids wins
         }
+        written = 0
         if quarantine:
             with self._staged("staged_quarantine", _QUARANTINE_COLUMNS, quarantine.values()):
-                self.con.execute(
+                written += self._count(
                     "INSERT INTO quarantine BY NAME SELECT s.* REPLACE (s.record::JSON AS record) "
                     "FROM staged_quarantine s ANTI JOIN quarantine t USING (quarantine_id)"
                 )
@@ -757,11 +806,12 @@ class Warehouse:
         }
         if validations:
             with self._staged("staged_validations", _VALIDATION_COLUMNS, validations.values()):
-                self.con.execute(
+                written += self._count(
                     "INSERT INTO validation_runs BY NAME "
                     "SELECT s.* REPLACE (s.per_expectation::JSON AS per_expectation) "
                     "FROM staged_validations s ANTI JOIN validation_runs t USING (run_id, suite)"
                 )
+        return written
 
     def store_topics(self, rows: Sequence[TopicRow], now: datetime | None = None) -> LoadStats:
         """Write topic rows in their own transaction (re-classification); idempotent."""
@@ -923,21 +973,41 @@ class Warehouse:
         stats.polls += len(polls)
 
     # -- the published snapshot -------------------------------------------------------------------------
-    def publish(self) -> Path:
-        """Checkpoint, then atomically replace the read-only snapshot that readers open.
+    def publish(self, *, changed_content: bool = True, max_age_s: float = 0.0) -> bool:
+        """Publish what readers open: the feed state after every load, and the analysts' snapshot (a whole
+        copy of the file) when the load changed more than feed status, when there is none yet, or when the one
+        there is older than ``max_age_s``. Returns whether the snapshot was republished.
 
-        Readers (analysts, the ingest DAG's planning) open the snapshot, never this file, so they neither
-        block a load nor wait for one; a reader that has the old snapshot open keeps reading it unchanged.
+        Readers (analysts, the ingest DAG's planning) open these, never this file, so they neither block a
+        load nor wait for one; a reader that has an old snapshot open keeps reading it unchanged. Planning
+        reads the feed state (:func:`open_feed_state`), so skipping the copy never makes it poll a feed
+        early; analysts see feed status (``feeds``, ``feed_polls``) at most ``max_age_s`` old.
         """
         if self.read_only:
             raise WarehouseError("cannot publish from a read-only connection")
         self.con.execute("CHECKPOINT")
         target = snapshot_path(self.path)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(self.path, tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        tmp.replace(target)
+        fresh = target.exists() and time.time() - target.stat().st_mtime < max_age_s
+        if changed_content or not fresh:
+            _replace_atomically(target, lambda tmp: shutil.copyfile(self.path, tmp))
+        self.publish_feed_state()
+        return changed_content or not fresh
+
+    def publish_feed_state(self) -> Path:
+        """Write ``feeds`` and ``host_pauses`` (with the schema version) to :func:`state_path`: milliseconds
+        for 10,000 feeds, where a snapshot copies the whole file."""
+        target = state_path(self.path)
+
+        def write(tmp: Path) -> None:
+            name = str(tmp).replace("'", "''")
+            self.con.execute(f"ATTACH '{name}' AS feed_state_out")
+            try:
+                for table in ("schema_migrations", "feeds", "host_pauses"):
+                    self.con.execute(f"CREATE TABLE feed_state_out.{table} AS SELECT * FROM main.{table}")
+            finally:
+                self.con.execute("DETACH feed_state_out")
+
+        _replace_atomically(target, write)
         return target
 
     def record_feed_health(self, day: date) -> int:

@@ -54,6 +54,7 @@ from newsflow.warehouse import (
     defer_paused,
     open_feed_state,
     open_for_reading,
+    snapshot_path,
 )
 from newsflow.workers import cpu_workers
 
@@ -443,4 +444,5 @@ def record_feed_health(warehouse: Path, day: date) -> int:
 def checkpoint(warehouse: Path) -> str:
     """Fold the write-ahead log into the file and republish the snapshot."""
     with Warehouse(warehouse) as wh:
-        return str(wh.publish())
+        wh.publish()
+        return str(snapshot_path(warehouse))

@@ -11,7 +11,8 @@ Asset event loses nothing), the topic taxonomy and the Great Expectations projec
 they failed) to each run's staging folder, and GX Data Docs under `$NEWSFLOW_HOME/quality/`. Then `load`, the
 only task that opens the DuckDB file for writing (pool `duckdb_writer`, one slot), writes feeds' state, polls,
 the item ledger, articles, topics, the quarantine and the validation runs, in one transaction per staged run,
-and republishes the analysts' snapshot; it emits the `newsflow_warehouse` Asset. `quality_gate` then fails
+and publishes the feed state planning reads and, when the load changed more than feed status (or the copy is
+older than `snapshot_max_age_min`), the analysts' snapshot; it emits the `newsflow_warehouse` Asset. `quality_gate` then fails
 loudly if a run's failing share passed `max_quarantine_share` (nothing is lost: the rows are in `quarantine`).
 
 **Safe to re-run**: yes. Loads are idempotent (keyed by poll, item, article and quarantine ids; unchanged

@@ -12,8 +12,9 @@ they failed) to each run's staging folder, and GX Data Docs under `$NEWSFLOW_HOM
 only task that opens the DuckDB file for writing (pool `duckdb_writer`, one slot), writes feeds' state, polls,
 the item ledger, articles, topics, the quarantine and the validation runs, in one transaction per staged run,
 and publishes the feed state planning reads and, when the load changed more than feed status (or the copy is
-older than `snapshot_max_age_min`), the analysts' snapshot; it emits the `newsflow_warehouse` Asset. `quality_gate` then fails
-loudly if a run's failing share passed `max_quarantine_share` (nothing is lost: the rows are in `quarantine`).
+older than `snapshot_max_age_min`), the analysts' snapshot; it emits the `newsflow_warehouse` Asset.
+`quality_gate` then fails loudly if a run's failing share passed `max_quarantine_share` (nothing is lost: the
+rows are in `quarantine`).
 
 **Safe to re-run**: yes. Loads are idempotent (keyed by poll, item, article and quarantine ids; unchanged
 rows are not rewritten) and a loaded run is marked, so clearing any task or the whole run leaves the

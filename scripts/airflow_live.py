@@ -54,10 +54,10 @@ class LiveAirflow:
         self.env = {  # the caller's Airflow settings do not leak in (a test's own metadata DB, say)
             **{k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")},
             "AIRFLOW_HOME": str(airflow_home),
+            **env,
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__BASE_URL": self.api,
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api}/execution/",
-            **env,
         }
         self._proc: subprocess.Popen[bytes] | None = None
         self._token: str | None = None

@@ -1004,6 +1004,7 @@ class Warehouse:
             try:
                 for table in ("schema_migrations", "feeds", "host_pauses"):
                     self.con.execute(f"CREATE TABLE feed_state_out.{table} AS SELECT * FROM main.{table}")
+                self.con.execute("CHECKPOINT feed_state_out")  # all in the file, none in a WAL beside it
             finally:
                 self.con.execute("DETACH feed_state_out")
 

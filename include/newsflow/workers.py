@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 from typing import Any, TypeVar
 
@@ -94,10 +94,8 @@ class _Generation:
 
 @dataclass
 class PoolStats:
-    restarts: int = 0
-    calls_in_process: int = 0
-    fallback: str | None = None  # why the pool went in-process, if it did
-    events: list[str] = field(default_factory=list)
+    restarts: int = 0  # pools retired after a worker died or a call ran past its limit
+    fallback: str | None = None  # why the calls went in-process, if they did
 
 
 class WorkerPool:
@@ -147,7 +145,6 @@ class WorkerPool:
                         f"the {self.name} process running this call died and no fresh one is left to retry on"
                     )
                 with IN_PROCESS:
-                    self.stats.calls_in_process += 1
                     return fn(*args)
             try:
                 future = gen.executor.submit(fn, *args)
@@ -230,7 +227,6 @@ class WorkerPool:
             if self._current is gen:
                 self._current = None
             self.stats.restarts += 1
-            self.stats.events.append(reason)
             if kill:
                 gen.kill()
             if self.stats.restarts > self.max_restarts:

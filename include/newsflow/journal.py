@@ -11,14 +11,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from newsflow.fetcher import Response
 from newsflow.models import FeedItem, ItemOutcome
+from newsflow.rawstore import write_gzip
 
 
 class DownloadJournal:
@@ -71,16 +70,7 @@ class DownloadJournal:
                 "redirects": list(got.redirects),
             }
             body = got.body
-        path = self._path(item)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as fh:
-                fh.write(json.dumps(meta).encode() + b"\n" + body)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_gzip(self._path(item), json.dumps(meta).encode() + b"\n" + body)
 
     def __len__(self) -> int:
         return len(list(self.folder.glob("*.gz"))) if self.folder.is_dir() else 0

@@ -11,6 +11,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
+def write_gzip(path: Path, data: bytes) -> None:
+    """Write ``data`` gzip-compressed (level 1: fast, it runs beside extraction) to a temporary file of its
+    own, then rename it to ``path``: two threads may write the same file at once, and a process killed
+    mid-write leaves no half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class RawStore:
     def __init__(self, home: Path) -> None:
         self.root = home / "raw"
@@ -20,16 +35,7 @@ class RawStore:
         rel = Path("raw") / when.strftime("%Y-%m-%d") / f"{article_id}-{body_hash[:12]}.html.gz"
         path = self.root.parent / rel
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # A temporary file of its own per call: two fetch threads may store the same page at once.
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1) as fh:
-                    fh.write(html)  # level 1: fast, it runs beside extraction
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_gzip(path, html)
         return rel.as_posix()
 
     def get(self, rel: str) -> bytes:

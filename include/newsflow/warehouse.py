@@ -35,12 +35,26 @@ from newsflow.models import (
     TopicRow,
     is_not_fetched,
 )
+from newsflow.staged_tables import (
+    ARTICLE_COLUMNS,
+    ITEM_COLUMNS,
+    PAUSE_COLUMNS,
+    POLL_COLUMNS,
+    QUARANTINE_COLUMNS,
+    RETRY_COLUMNS,
+    TOPIC_COLUMNS,
+    VALIDATION_COLUMNS,
+    staged_table,
+)
 from newsflow.urls import host_of
 
 LOGGER = logging.getLogger(__name__)
 _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
-TS = pa.timestamp("us", tz="UTC")
+RETRY_ENTRIES_SCHEMA = 4
+"""The schema version that added ``retry_entries`` (a published snapshot may be older)."""
+HOST_PAUSES_SCHEMA = 5
+"""The schema version that added ``host_pauses``."""
 
 
 class WarehouseError(RuntimeError):
@@ -179,59 +193,6 @@ class LoadStats:
         )
 
 
-_ARTICLE_COLUMNS = [
-    ("article_id", pa.string()),
-    ("canonical_url", pa.string()),
-    ("url", pa.string()),
-    ("feed", pa.string()),
-    ("item_id", pa.string()),
-    ("title", pa.string()),
-    ("author", pa.string()),
-    ("site_name", pa.string()),
-    ("published_at", TS),
-    ("language", pa.string()),
-    ("language_source", pa.string()),
-    ("body", pa.string()),
-    ("body_source", pa.string()),
-    ("word_count", pa.int32()),
-    ("body_hash", pa.string()),
-    ("raw_path", pa.string()),
-    ("http_status", pa.int32()),
-    ("extractor", pa.string()),
-    ("fetched_at", TS),
-]
-RETRY_ENTRIES_SCHEMA = 4
-"""The schema version that added ``retry_entries`` (a published snapshot may be older)."""
-HOST_PAUSES_SCHEMA = 5
-"""The schema version that added ``host_pauses``."""
-
-_ITEM_COLUMNS = [
-    ("item_id", pa.string()),
-    ("feed", pa.string()),
-    ("guid", pa.string()),
-    ("link", pa.string()),
-    ("canonical_url", pa.string()),
-    ("title", pa.string()),
-    ("published_at", TS),
-    ("entry_hash", pa.string()),
-    ("first_poll_id", pa.string()),
-    ("first_seen_at", TS),
-    ("status", pa.string()),
-    ("reason", pa.string()),
-    ("article_id", pa.string()),
-    ("attempts", pa.int32()),
-    ("retryable", pa.bool_()),
-    ("status_at", TS),
-]
-_TOPIC_COLUMNS = [
-    ("article_id", pa.string()),
-    ("topic", pa.string()),
-    ("classifier_version", pa.string()),
-    ("score", pa.float64()),
-    ("assigned", pa.bool_()),
-    ("evidence", pa.string()),
-    ("classified_at", TS),
-]
 _CHANGED_ARTICLE = " OR ".join(
     f"t.{c} IS DISTINCT FROM s.{c}"
     for c in ("title", "author", "site_name", "published_at", "language", "body_hash", "body_source", "url")
@@ -240,60 +201,6 @@ _CHANGED_ITEM = " OR ".join(
     f"t.{c} IS DISTINCT FROM s.{c}"
     for c in ("status", "reason", "article_id", "attempts", "retryable", "entry_hash", "title", "link")
 )
-
-
-_POLL_COLUMNS = [  # one row per poll: the feed_polls row, and what the feeds upsert needs
-    ("poll_id", pa.string()),
-    ("feed", pa.string()),
-    ("url", pa.string()),
-    ("started_at", TS),
-    ("duration_s", pa.float64()),
-    ("status", pa.string()),
-    ("http_status", pa.int32()),
-    ("bytes", pa.int64()),
-    ("items_seen", pa.int32()),
-    ("items_new", pa.int32()),
-    ("error", pa.string()),
-    ("parse_warning", pa.string()),
-    ("title", pa.string()),
-    ("format", pa.string()),
-    ("etag", pa.string()),
-    ("last_modified", pa.string()),
-    ("body_hash", pa.string()),
-    ("failed", pa.bool_()),
-    ("poll_interval_min", pa.float64()),
-    ("next_poll_at", TS),
-    ("round", pa.int32()),  # the n-th poll of its feed in this batch: the upsert takes one round at a time
-]
-_QUARANTINE_COLUMNS = [
-    ("quarantine_id", pa.string()),
-    ("item_id", pa.string()),
-    ("article_id", pa.string()),
-    ("run_id", pa.string()),
-    ("reasons", pa.list_(pa.string())),
-    ("record", pa.string()),
-    ("quarantined_at", TS),
-]
-_VALIDATION_COLUMNS = [
-    ("run_id", pa.string()),
-    ("suite", pa.string()),
-    ("validated_at", TS),
-    ("rows_evaluated", pa.int32()),
-    ("rows_passed", pa.int32()),
-    ("rows_failed", pa.int32()),
-    ("per_expectation", pa.string()),
-    ("success", pa.bool_()),
-    ("data_docs_path", pa.string()),
-]
-_RETRY_COLUMNS = [
-    ("item_id", pa.string()),
-    ("summary", pa.string()),
-    ("content", pa.string()),
-    ("author", pa.string()),
-    ("language", pa.string()),
-    ("entry", pa.string()),
-]
-_PAUSE_COLUMNS = [("host", pa.string()), ("until", TS), ("reason", pa.string()), ("recorded_at", TS)]
 
 
 def _replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
@@ -308,11 +215,6 @@ def _replace_atomically(target: Path, write: Callable[[Path], object]) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-
-
-def _table(columns: Sequence[tuple[str, pa.DataType]], rows: Iterable[dict[str, Any]]) -> pa.Table:
-    schema = pa.schema(columns)
-    return pa.Table.from_pylist(list(rows), schema=schema)
 
 
 class Warehouse:
@@ -527,7 +429,7 @@ class Warehouse:
                 }
                 for o in waiting
             }
-            with self._staged("staged_retry", _RETRY_COLUMNS, rows.values()):
+            with self._staged("staged_retry", RETRY_COLUMNS, rows.values()):
                 self.con.execute(
                     "DELETE FROM retry_entries WHERE item_id IN (SELECT item_id FROM staged_retry)"
                 )
@@ -622,7 +524,7 @@ class Warehouse:
                 {"host": p.host, "until": p.until, "reason": p.reason, "recorded_at": now}
                 for p in latest.values()
             )
-            with self._staged("staged_pauses", _PAUSE_COLUMNS, rows):
+            with self._staged("staged_pauses", PAUSE_COLUMNS, rows):
                 self.con.execute(
                     "UPDATE host_pauses t SET until = s.until, reason = s.reason, "
                     "recorded_at = s.recorded_at FROM staged_pauses s "
@@ -712,7 +614,7 @@ class Warehouse:
                     "status_at": now,
                 }
             )
-        with self._staged("staged_items", _ITEM_COLUMNS, rows):
+        with self._staged("staged_items", ITEM_COLUMNS, rows):
             new_ids = {
                 r[0]
                 for r in self.con.execute(
@@ -744,8 +646,8 @@ class Warehouse:
         articles = [o.article for o in outcomes if o.article is not None]
         if not articles:
             return
-        rows = ({k: getattr(a, k) for k, _ in _ARTICLE_COLUMNS} for a in articles)
-        with self._staged("staged_articles", _ARTICLE_COLUMNS, rows):
+        rows = ({k: getattr(a, k) for k, _ in ARTICLE_COLUMNS} for a in articles)
+        with self._staged("staged_articles", ARTICLE_COLUMNS, rows):
             updated = self._count(
                 f"""
                 UPDATE articles t SET
@@ -785,7 +687,7 @@ class Warehouse:
         }
         written = 0
         if quarantine:
-            with self._staged("staged_quarantine", _QUARANTINE_COLUMNS, quarantine.values()):
+            with self._staged("staged_quarantine", QUARANTINE_COLUMNS, quarantine.values()):
                 written += self._count(
                     "INSERT INTO quarantine BY NAME SELECT s.* REPLACE (s.record::JSON AS record) "
                     "FROM staged_quarantine s ANTI JOIN quarantine t USING (quarantine_id)"
@@ -805,7 +707,7 @@ class Warehouse:
             for v in reversed(batch.validations)
         }
         if validations:
-            with self._staged("staged_validations", _VALIDATION_COLUMNS, validations.values()):
+            with self._staged("staged_validations", VALIDATION_COLUMNS, validations.values()):
                 written += self._count(
                     "INSERT INTO validation_runs BY NAME "
                     "SELECT s.* REPLACE (s.per_expectation::JSON AS per_expectation) "
@@ -833,13 +735,13 @@ class Warehouse:
         rows = list(unique.values())
         staged = (
             {
-                **{k: getattr(r, k) for k, _ in _TOPIC_COLUMNS[:5]},
+                **{k: getattr(r, k) for k, _ in TOPIC_COLUMNS[:5]},
                 "evidence": json.dumps(r.evidence, sort_keys=True, ensure_ascii=False),
                 "classified_at": now,
             }
             for r in rows
         )
-        with self._staged("staged_topics", _TOPIC_COLUMNS, staged):
+        with self._staged("staged_topics", TOPIC_COLUMNS, staged):
             removed = self._count(
                 "DELETE FROM article_topics t USING (SELECT DISTINCT article_id, classifier_version "
                 "FROM staged_topics) s WHERE t.article_id = s.article_id "
@@ -883,7 +785,7 @@ class Warehouse:
         self, name: str, columns: Sequence[tuple[str, pa.DataType]], rows: Iterable[dict[str, Any]]
     ) -> Iterator[None]:
         """``rows`` as a view ``name`` for set-based statements (one statement per table per batch)."""
-        self.con.register(name, _table(columns, rows))
+        self.con.register(name, staged_table(columns, rows))
         try:
             yield
         finally:
@@ -932,7 +834,7 @@ class Warehouse:
                 }
             )
             rounds[p.feed] += 1
-        with self._staged("staged_polls", _POLL_COLUMNS, rows):
+        with self._staged("staged_polls", POLL_COLUMNS, rows):
             self.con.execute(
                 "INSERT INTO feed_polls BY NAME SELECT poll_id, feed, url, started_at, duration_s, status, "
                 "http_status, bytes, items_seen, items_new, error, parse_warning FROM staged_polls"

@@ -1,0 +1,118 @@
+"""The Arrow schemas of the tables a load stages for its set-based statements: one row per record, named and
+typed as the warehouse's columns (JSON as text, cast in SQL), so each table is written by one statement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+ARTICLE_COLUMNS = [
+    ("article_id", pa.string()),
+    ("canonical_url", pa.string()),
+    ("url", pa.string()),
+    ("feed", pa.string()),
+    ("item_id", pa.string()),
+    ("title", pa.string()),
+    ("author", pa.string()),
+    ("site_name", pa.string()),
+    ("published_at", TS),
+    ("language", pa.string()),
+    ("language_source", pa.string()),
+    ("body", pa.string()),
+    ("body_source", pa.string()),
+    ("word_count", pa.int32()),
+    ("body_hash", pa.string()),
+    ("raw_path", pa.string()),
+    ("http_status", pa.int32()),
+    ("extractor", pa.string()),
+    ("fetched_at", TS),
+]
+
+ITEM_COLUMNS = [
+    ("item_id", pa.string()),
+    ("feed", pa.string()),
+    ("guid", pa.string()),
+    ("link", pa.string()),
+    ("canonical_url", pa.string()),
+    ("title", pa.string()),
+    ("published_at", TS),
+    ("entry_hash", pa.string()),
+    ("first_poll_id", pa.string()),
+    ("first_seen_at", TS),
+    ("status", pa.string()),
+    ("reason", pa.string()),
+    ("article_id", pa.string()),
+    ("attempts", pa.int32()),
+    ("retryable", pa.bool_()),
+    ("status_at", TS),
+]
+TOPIC_COLUMNS = [
+    ("article_id", pa.string()),
+    ("topic", pa.string()),
+    ("classifier_version", pa.string()),
+    ("score", pa.float64()),
+    ("assigned", pa.bool_()),
+    ("evidence", pa.string()),
+    ("classified_at", TS),
+]
+POLL_COLUMNS = [  # one row per poll: the feed_polls row, and what the feeds upsert needs
+    ("poll_id", pa.string()),
+    ("feed", pa.string()),
+    ("url", pa.string()),
+    ("started_at", TS),
+    ("duration_s", pa.float64()),
+    ("status", pa.string()),
+    ("http_status", pa.int32()),
+    ("bytes", pa.int64()),
+    ("items_seen", pa.int32()),
+    ("items_new", pa.int32()),
+    ("error", pa.string()),
+    ("parse_warning", pa.string()),
+    ("title", pa.string()),
+    ("format", pa.string()),
+    ("etag", pa.string()),
+    ("last_modified", pa.string()),
+    ("body_hash", pa.string()),
+    ("failed", pa.bool_()),
+    ("poll_interval_min", pa.float64()),
+    ("next_poll_at", TS),
+    ("round", pa.int32()),  # the n-th poll of its feed in this batch: the upsert takes one round at a time
+]
+QUARANTINE_COLUMNS = [
+    ("quarantine_id", pa.string()),
+    ("item_id", pa.string()),
+    ("article_id", pa.string()),
+    ("run_id", pa.string()),
+    ("reasons", pa.list_(pa.string())),
+    ("record", pa.string()),
+    ("quarantined_at", TS),
+]
+VALIDATION_COLUMNS = [
+    ("run_id", pa.string()),
+    ("suite", pa.string()),
+    ("validated_at", TS),
+    ("rows_evaluated", pa.int32()),
+    ("rows_passed", pa.int32()),
+    ("rows_failed", pa.int32()),
+    ("per_expectation", pa.string()),
+    ("success", pa.bool_()),
+    ("data_docs_path", pa.string()),
+]
+RETRY_COLUMNS = [
+    ("item_id", pa.string()),
+    ("summary", pa.string()),
+    ("content", pa.string()),
+    ("author", pa.string()),
+    ("language", pa.string()),
+    ("entry", pa.string()),
+]
+PAUSE_COLUMNS = [("host", pa.string()), ("until", TS), ("reason", pa.string()), ("recorded_at", TS)]
+
+
+def staged_table(columns: Sequence[tuple[str, pa.DataType]], rows: Iterable[dict[str, Any]]) -> pa.Table:
+    schema = pa.schema(columns)
+    return pa.Table.from_pylist(list(rows), schema=schema)

@@ -18,9 +18,9 @@ from newsflow.sample_server import StaticSite
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from airflow_live import LiveAirflow, free_port  # noqa: E402
+from airflow_live import LiveAirflow  # noqa: E402
 
-__all__ = ["LiveAirflow", "LiveSite", "free_port", "news_site"]
+__all__ = ["LiveAirflow", "LiveSite", "news_site"]
 
 
 @dataclass

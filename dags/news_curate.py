@@ -42,16 +42,16 @@ from newsflow_common import DEFAULT_ARGS, STAGED_ARTICLES, START, WAREHOUSE, WRI
 def news_curate() -> None:
     @task
     def classify() -> dict[str, Any]:
-        from newsflow import stages
-        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.run import stages
 
         return stages.classify_pending(load_feeds_file(feeds_file_from_env()), home=data_home())
 
     @task
     def validate(classified: dict[str, Any]) -> dict[str, Any]:
-        from newsflow import stages
-        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
-        from newsflow.topics import make_classifier
+        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.run import stages
+        from newsflow.topics.stage import make_classifier
 
         taxonomy = load_feeds_file(feeds_file_from_env()).taxonomy
         return stages.validate_runs(
@@ -60,8 +60,8 @@ def news_curate() -> None:
 
     @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[WAREHOUSE])
     def load(validated: dict[str, Any]) -> dict[str, Any]:
-        from newsflow import stages
-        from newsflow.config import default_warehouse, feeds_file_from_env, load_feeds_file
+        from newsflow.config.loader import default_warehouse, feeds_file_from_env, load_feeds_file
+        from newsflow.run import stages
 
         settings = load_feeds_file(feeds_file_from_env()).settings
         totals = stages.load_runs(
@@ -74,8 +74,8 @@ def news_curate() -> None:
 
     @task
     def quality_gate(validated: dict[str, Any], loaded: dict[str, Any]) -> list[dict[str, Any]]:
-        from newsflow import stages
-        from newsflow.config import feeds_file_from_env, load_feeds_file
+        from newsflow.config.loader import feeds_file_from_env, load_feeds_file
+        from newsflow.run import stages
 
         max_share = load_feeds_file(feeds_file_from_env()).settings.max_quarantine_share
         return stages.enforce_gate(validated["runs"], max_share)

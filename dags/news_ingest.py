@@ -46,8 +46,8 @@ from newsflow_common import DEFAULT_ARGS, INGEST_SCHEDULE, STAGED_ARTICLES, STAR
 def news_ingest() -> None:
     @task
     def due_feeds() -> list[dict[str, Any]]:
-        from newsflow import stages
-        from newsflow.config import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
+        from newsflow.config.loader import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
+        from newsflow.run import stages
 
         params = get_current_context()["params"]
         config = load_feeds_file(feeds_file_from_env())
@@ -61,8 +61,8 @@ def news_ingest() -> None:
 
     @task(map_index_template="{{ feed_name }}", execution_timeout=timedelta(minutes=5))
     def poll(spec: dict[str, Any]) -> dict[str, Any]:
-        from newsflow import stages
-        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.run import stages
 
         context = get_current_context()
         context["feed_name"] = spec["feed"]  # type: ignore[typeddict-unknown-key]
@@ -76,8 +76,8 @@ def news_ingest() -> None:
 
     @task(trigger_rule="none_failed")
     def plan_fetches(polled: list[dict[str, Any]] | None) -> list[str]:
-        from newsflow import stages
-        from newsflow.config import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
+        from newsflow.config.loader import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
+        from newsflow.run import stages
 
         return stages.plan_stage(
             load_feeds_file(feeds_file_from_env()),
@@ -90,8 +90,8 @@ def news_ingest() -> None:
     def fetch(batch_path: str) -> dict[str, Any]:
         from pathlib import Path
 
-        from newsflow import stages
-        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.run import stages
 
         get_current_context()["batch_name"] = Path(batch_path).stem  # type: ignore[typeddict-unknown-key]
         return stages.fetch_stage(load_feeds_file(feeds_file_from_env()), batch_path, home=data_home())
@@ -100,8 +100,8 @@ def news_ingest() -> None:
     def stage_complete(fetched: list[dict[str, Any]] | None) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from newsflow import stages
-        from newsflow.config import data_home
+        from newsflow.config.loader import data_home
+        from newsflow.run import stages
 
         context = get_current_context()
         manifest = stages.finish_ingest(run_id=context["run_id"], home=data_home())

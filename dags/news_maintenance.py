@@ -33,10 +33,10 @@ from newsflow_common import DEFAULT_ARGS, START, WRITER_POOL, WRITER_QUEUE
 def news_maintenance() -> None:
     @task
     def prune_files() -> dict[str, int]:
-        from newsflow import stages
-        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
-        from newsflow.datadocs import prune_data_docs
-        from newsflow.rawstore import RawStore
+        from newsflow.articles.rawstore import RawStore
+        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
+        from newsflow.quality.datadocs import prune_data_docs
+        from newsflow.run import stages
 
         settings = load_feeds_file(feeds_file_from_env()).settings
         days = get_current_context()["params"]["staging_retention_days"]
@@ -48,8 +48,8 @@ def news_maintenance() -> None:
 
     @task(pool=WRITER_POOL, queue=WRITER_QUEUE)
     def feed_health_and_checkpoint(pruned: dict[str, int]) -> dict[str, Any]:
-        from newsflow import stages
-        from newsflow.config import default_warehouse
+        from newsflow.config.loader import default_warehouse
+        from newsflow.run import stages
 
         context = get_current_context()
         interval_start = context.get("data_interval_start") or context["logical_date"]

@@ -1,7 +1,8 @@
 """newsflow in the Airflow UI: Data Quality and Warehouse pages, GX Data Docs served offline, run reports.
 
-Thin on purpose (Airflow does not reload plugins): the pages come from ``newsflow.reports`` and
-``newsflow.datadocs``; this file only mounts them on the api-server at ``/newsflow``, checks who asks, and
+Thin on purpose (Airflow does not reload plugins): the pages come from ``newsflow.ui.reports`` and
+``newsflow.quality.datadocs``; this file
+only mounts them on the api-server at ``/newsflow``, checks who asks, and
 reads the two things only Airflow knows (a DAG's runs, and which staging runs a ``news_curate`` run
 validated, from its ``validate`` task's XCom).
 
@@ -10,9 +11,10 @@ Airflow's own ``get_user`` (the ``_token`` cookie the UI sets at login, or ``Aut
 from ``POST /auth/token``): no credentials -> 401, an invalid token -> 403. Then the auth manager must allow
 reading the DAG the data comes from (``news_curate`` for the quality, warehouse and Data Docs pages; the DAG
 in the URL for run reports). Only static assets are public: the vendored open-source libraries and GX's own
-styles, images and fonts (no data), because Data Docs pages run sandboxed (see ``newsflow.datadocs.CSP``)
-and a sandboxed page sends no session cookie. File routes resolve the requested path and refuse anything
-outside their folder (404). Every page carries a Content-Security-Policy that allows no other host.
+styles, images and fonts (no data), because Data Docs pages run sandboxed (see
+``newsflow.quality.datadocs.CSP``) and a sandboxed page sends no session cookie. File routes resolve the
+requested path and refuse anything outside their folder (404).
+Every page carries a Content-Security-Policy that allows no other host.
 
 Routes (below ``/newsflow``): ``/quality``, ``/warehouse``, ``/runs/{dag_id}/{run_id}``, ``/dags/{dag_id}``,
 ``/docs/{path}`` (the GX Data Docs site; ``/docs/static/...``: its styles, images, fonts),
@@ -116,7 +118,7 @@ def _base(request: Request) -> str:
 
 
 def _page(html: str, code: int = 200) -> HTMLResponse:
-    from newsflow.reports import CSP
+    from newsflow.ui.reports import CSP
 
     return HTMLResponse(html, code, headers={"Content-Security-Policy": CSP, **_COMMON_HEADERS})
 
@@ -142,7 +144,7 @@ app = FastAPI(title="newsflow reports", docs_url=None, redoc_url=None, openapi_u
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     if "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
-    from newsflow.reports import render_message
+    from newsflow.ui.reports import render_message
 
     messages = {
         401: "Not logged in: log in to Airflow first, then open this page again.",
@@ -165,8 +167,8 @@ def index(request: Request, user: User) -> RedirectResponse:
 
 @app.get("/quality", response_class=HTMLResponse)
 def quality(request: Request, user: User) -> HTMLResponse:
-    from newsflow import reports
-    from newsflow.config import data_home, default_warehouse
+    from newsflow.config.loader import data_home, default_warehouse
+    from newsflow.ui import reports
 
     _require_dag_read(user, CURATE_DAG)
     report = reports.quality_report(default_warehouse(), data_home())
@@ -175,8 +177,8 @@ def quality(request: Request, user: User) -> HTMLResponse:
 
 @app.get("/warehouse", response_class=HTMLResponse)
 def warehouse(request: Request, user: User) -> HTMLResponse:
-    from newsflow import reports
-    from newsflow.config import default_warehouse
+    from newsflow.config.loader import default_warehouse
+    from newsflow.ui import reports
 
     _require_dag_read(user, CURATE_DAG)
     return _page(reports.render_warehouse(reports.warehouse_report(default_warehouse()), base=_base(request)))
@@ -184,8 +186,8 @@ def warehouse(request: Request, user: User) -> HTMLResponse:
 
 @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
 def run_report(request: Request, user: User, dag_id: str, run_id: str) -> HTMLResponse:
-    from newsflow import reports
-    from newsflow.config import data_home, default_warehouse
+    from newsflow.config.loader import data_home, default_warehouse
+    from newsflow.ui import reports
 
     _require_dag_read(user, dag_id)
     home = data_home()
@@ -196,8 +198,8 @@ def run_report(request: Request, user: User, dag_id: str, run_id: str) -> HTMLRe
 
 @app.get("/dags/{dag_id}", response_class=HTMLResponse)
 def dag_tab(request: Request, user: User, dag_id: str) -> HTMLResponse:
-    from newsflow import reports
-    from newsflow.config import data_home, default_warehouse
+    from newsflow.config.loader import data_home, default_warehouse
+    from newsflow.ui import reports
 
     _require_dag_read(user, dag_id)
     home = data_home()
@@ -215,8 +217,8 @@ def dag_tab(request: Request, user: User, dag_id: str) -> HTMLResponse:
 @app.get("/docs/static/{path:path}")
 def data_docs_asset(request: Request, path: str) -> Response:
     """GX's own styles, images and fonts of the Data Docs site (public: no data in them)."""
-    from newsflow import datadocs
-    from newsflow.config import data_home
+    from newsflow.config.loader import data_home
+    from newsflow.quality.suites import datadocs
 
     relative = f"static/{path}"
     base = _base(request)
@@ -234,8 +236,8 @@ def data_docs_asset(request: Request, path: str) -> Response:
 @app.get("/docs/{path:path}")
 def data_docs(request: Request, user: User, path: str) -> Response:
     """A page of the GX Data Docs site, rewritten to use local assets, served sandboxed."""
-    from newsflow import datadocs
-    from newsflow.config import data_home
+    from newsflow.config.loader import data_home
+    from newsflow.quality.suites import datadocs
 
     _require_dag_read(user, CURATE_DAG)
     base = _base(request)
@@ -252,7 +254,7 @@ def data_docs(request: Request, user: User, path: str) -> Response:
 @app.get("/static/vendor/{path:path}")
 def vendor(path: str) -> Response:
     """The open-source libraries Data Docs pages load (public: a sandboxed page sends no session)."""
-    from newsflow import datadocs
+    from newsflow.quality.suites import datadocs
 
     found: Path | None = datadocs.vendor_file(path)
     if found is None:

@@ -12,10 +12,10 @@ import pytest
 
 from factories import NOW, feed_item
 from factories import loaded as make_loaded
-from newsflow.checks import check_warehouse, main
 from newsflow.models import Batch, FeedItem, ItemOutcome, PollResult, QuarantineRecord, TopicRow
 from newsflow.urls import stable_id
-from newsflow.warehouse import Warehouse, migrations
+from newsflow.warehouse.checks import check_warehouse, main
+from newsflow.warehouse.store import Warehouse, migrations
 
 ALL_CHECKS = {
     "schema_version",

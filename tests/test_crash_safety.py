@@ -21,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from factories import NOW, feed_item, loaded
-from newsflow.checks import check_warehouse
 from newsflow.models import Batch, FeedItem, ItemOutcome, PollResult, TopicRow
 from newsflow.urls import stable_id
-from newsflow.warehouse import Warehouse, migrations
+from newsflow.warehouse.checks import check_warehouse
+from newsflow.warehouse.store import Warehouse, migrations
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -11,8 +11,8 @@ import pytest
 import trafilatura
 
 from conftest import CORPUS, ROOT, need_shared
-from newsflow.extraction import choose_body, extract_page, html_to_text
-from newsflow.sample_server import SAMPLE_SITE
+from newsflow.articles.extraction import choose_body, extract_page, html_to_text
+from newsflow.sample.server import SAMPLE_SITE
 
 BOILERPLATE = [
     "About Author",
@@ -105,7 +105,7 @@ def test_language_declared_or_detected() -> None:
     assert es.declared_language == "es"
     undeclared = extract_page(sample_page("deep-sea-microbe-discovery"), "http://127.0.0.1:8765/b")
     assert undeclared.declared_language is None
-    from newsflow.extraction import detect_language
+    from newsflow.articles.extraction import detect_language
 
     assert detect_language(undeclared.text or "") == "en"
 
@@ -158,7 +158,7 @@ def test_extraction_quality_gate_on_annotated_pages() -> None:
 
 def test_detection_votes_by_paragraph() -> None:
     """An English story quoting long Spanish passages (a real Global Voices page) is English."""
-    from newsflow.extraction import detect_language
+    from newsflow.articles.extraction import detect_language
 
     page = need_shared(CORPUS / "articles" / "globalvoices" / "index_8.html")
     text = extract_page(page.read_bytes(), "http://127.0.0.1/gv/index_8.html").text or ""
@@ -167,20 +167,20 @@ def test_detection_votes_by_paragraph() -> None:
 
 
 def test_the_worker_preload_warms_up_what_a_first_page_would_load() -> None:
-    """Extraction workers fork from a server that imported ``newsflow.worker_preload``: by then the lazy
+    """Extraction workers fork from a server that imported ``newsflow.workers.preload``: by then the lazy
     imports of a first page (the language model, the date finder, trafilatura's fallbacks) are done."""
     import os
     import subprocess
     import sys
 
-    from newsflow.workers import WorkerPool
+    from newsflow.workers.pool import WorkerPool
 
     lazy = ["py3langid", "htmldate", "trafilatura.metadata", "trafilatura.external"]
-    code = f"import sys, newsflow.worker_preload; print([m in sys.modules for m in {lazy!r}])"
+    code = f"import sys, newsflow.workers.preload; print([m in sys.modules for m in {lazy!r}])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str([True] * len(lazy))
     from multiprocessing import forkserver
 
     with WorkerPool(2) as pool:
         assert pool.call(os.getpid) != os.getpid()
-    assert "newsflow.worker_preload" in forkserver._forkserver._preload_modules  # type: ignore[attr-defined]
+    assert "newsflow.workers.preload" in forkserver._forkserver._preload_modules  # type: ignore[attr-defined]

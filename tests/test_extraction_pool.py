@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from newsflow.articles import extraction_workers, fetch_articles
-from newsflow.config import Settings, default_settings_dict
-from newsflow.fetcher import Fetcher
+from newsflow.articles.rawstore import RawStore
+from newsflow.articles.stage import extraction_workers, fetch_articles
+from newsflow.config.loader import Settings, default_settings_dict
 from newsflow.models import FeedItem
-from newsflow.netguard import NetGuard
-from newsflow.rawstore import RawStore
-from newsflow.sample_server import SAMPLE_SITE, StaticSite
+from newsflow.net.fetcher import Fetcher
+from newsflow.net.guard import NetGuard
+from newsflow.sample.server import SAMPLE_SITE, StaticSite
 from newsflow.urls import canonical_url
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,7 @@ def test_in_process_extraction_runs_one_page_at_a_time(
     import threading
     import time
 
-    import newsflow.articles as articles
+    import newsflow.articles.stage as articles
 
     active, peak, guard = [0], [0], threading.Lock()
     real = articles.build_outcome
@@ -106,8 +106,8 @@ def test_a_callers_pool_does_the_extraction_and_stays_open(
 ) -> None:
     """Given the caller's worker pool (``newsflow run`` passes one that then classifies), even a small batch
     is extracted there, with the same result, and the pool is left running for the caller."""
-    import newsflow.articles as articles
-    from newsflow.topics import MIN_TEXTS_FOR_POOL, classifier_pool, classify_texts, make_classifier
+    import newsflow.articles.stage as articles
+    from newsflow.topics.stage import MIN_TEXTS_FOR_POOL, classifier_pool, classify_texts, make_classifier
 
     in_process: list[int] = []
 
@@ -152,7 +152,7 @@ def test_a_callers_pool_does_the_extraction_and_stays_open(
 
 def test_a_page_that_kills_its_worker_is_recorded_failed_and_the_rest_load(tmp_path: Path) -> None:
     """Every item ends with an outcome even when extraction crashes its worker process on one page."""
-    from newsflow.workers import WorkerCrashed, WorkerPool
+    from newsflow.workers.pool import WorkerCrashed, WorkerPool
 
     class KilledOn(WorkerPool):  # the pool's verdict on a page that killed two workers, without the kills
         def call(self, fn, *args):  # type: ignore[no-untyped-def]

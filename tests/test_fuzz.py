@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import CORPUS
-from newsflow.feeds import FeedParseError, parse_feed
-from newsflow.netguard import BlockedURL, NetGuard, is_public_address
+from newsflow.feeds.poll import FeedParseError, parse_feed
+from newsflow.net.guard import BlockedURL, NetGuard, is_public_address
 from newsflow.urls import canonical_url
 
 FAST = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import CORPUS, need_shared
 from newsflow.cli import main
-from newsflow.sample_server import StaticSite
-from newsflow.warehouse import Warehouse
+from newsflow.sample.server import StaticSite
+from newsflow.warehouse.store import Warehouse
 
 pytestmark = pytest.mark.integration
 

@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from httpserver import Request, TestServer
-from newsflow.checks import check_warehouse
-from newsflow.config import load_feeds_file
-from newsflow.pipeline import CycleSummary, run_cycle
-from newsflow.warehouse import Warehouse
+from newsflow.config.loader import load_feeds_file
+from newsflow.run.cycle import CycleSummary, run_cycle
+from newsflow.warehouse.checks import check_warehouse
+from newsflow.warehouse.store import Warehouse
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from newsflow import quality as q
 from newsflow.models import Article, TopicRow
+from newsflow.quality import suites as q
 from newsflow.urls import article_id, canonical_url, stable_id
-from newsflow.warehouse import Warehouse
+from newsflow.warehouse.store import Warehouse
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 TOPICS = ["border", "diplomacy", "aid"]
@@ -134,7 +134,10 @@ def project_copy(gx_root: Path, tmp_path: Path) -> Path:
 
 
 def test_importing_the_module_does_not_import_gx_or_pandas() -> None:
-    code = "import sys, newsflow.quality; print('great_expectations' in sys.modules, 'pandas' in sys.modules)"
+    code = (
+        "import sys, newsflow.quality.suites; "
+        "print('great_expectations' in sys.modules, 'pandas' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -500,7 +503,7 @@ def _index_built_by(project: q.GXProject, builder: dict[str, Any]) -> str:
 def test_the_index_reads_result_summaries_and_lists_what_gx_lists(project_copy: Path) -> None:
     """The index builder reads only success and asset name from each stored result, and its index is the one
     GX's own builder renders: runs that passed and failed, both suites, an unreadable result skipped."""
-    from newsflow.gxviews import SITE_VIEWS
+    from newsflow.quality.gxviews import SITE_VIEWS
 
     project = q.GXProject(project_copy)
     topics = [TopicRow(make_article(0).article_id, "aid", "lex-1+0123456789", 0.5, True, {})]
@@ -611,7 +614,7 @@ def test_the_data_docs_template_cache_can_only_save_time(tmp_path: Path) -> None
     """A cache directory that cannot be written (here: missing) means compiling, not a failed build."""
     import jinja2
 
-    from newsflow.gxviews import _BestEffortCache
+    from newsflow.quality.gxviews import _BestEffortCache
 
     templates = jinja2.DictLoader({"page.j2": "{{ 1 + x }}"})
     for directory, kept in ((tmp_path / "cache", 1), (tmp_path / "missing", 0)):

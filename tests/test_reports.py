@@ -34,7 +34,7 @@ PLUGIN_FILE = ROOT / "plugins" / "newsflow_plugin.py"
 INGEST_RUN_ID = "manual__2026-11-20T08:00:00+00:00"
 """The Airflow-style run id of the staged ingest run (its staging folder name is the validation run id)."""
 STAGED = "manual__2026-11-20T08_00_00_00_00"
-"""``newsflow.stages.run_dir(home, INGEST_RUN_ID).name``."""
+"""``newsflow.run.stages.run_dir(home, INGEST_RUN_ID).name``."""
 
 pytestmark = pytest.mark.integration
 
@@ -76,12 +76,12 @@ def _wire(srv: TestServer, name: str, items: list[tuple[str, datetime]]) -> None
 
 def build_home(root: Path) -> Path:
     """A data directory with a warehouse, its published snapshot and GX results, made by the pipeline."""
-    from newsflow import stages
-    from newsflow.config import load_feeds_file
-    from newsflow.gate import ensure_project
-    from newsflow.pipeline import run_cycle
-    from newsflow.sample_server import StaticSite
-    from newsflow.topics import make_classifier
+    from newsflow.config.loader import load_feeds_file
+    from newsflow.quality.gate import ensure_project
+    from newsflow.run import stages
+    from newsflow.run.cycle import run_cycle
+    from newsflow.sample.server import StaticSite
+    from newsflow.topics.stage import make_classifier
 
     home = root / "home"
     home.mkdir(parents=True)
@@ -188,7 +188,7 @@ def client(plugin: ModuleType, home_dir: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_quality_report_shows_the_pipelines_runs(home_dir: Path) -> None:
-    from newsflow.reports import quality_report
+    from newsflow.ui.reports import quality_report
 
     report = quality_report(home_dir / "warehouse.duckdb", home_dir)
     assert report is not None
@@ -215,7 +215,7 @@ def test_quality_report_shows_the_pipelines_runs(home_dir: Path) -> None:
 
 
 def test_warehouse_report_shows_articles_feeds_and_health(home_dir: Path) -> None:
-    from newsflow.reports import NO_TOPIC, warehouse_report
+    from newsflow.ui.reports import NO_TOPIC, warehouse_report
 
     report = warehouse_report(home_dir / "warehouse.duckdb")
     assert report is not None
@@ -238,8 +238,8 @@ def test_warehouse_report_shows_articles_feeds_and_health(home_dir: Path) -> Non
 
 
 def test_dag_runs_map_to_their_staging_runs(home_dir: Path) -> None:
-    from newsflow.reports import run_report, staging_names
-    from newsflow.stages import run_dir
+    from newsflow.run.stages import run_dir
+    from newsflow.ui.reports import run_report, staging_names
 
     assert staging_names("news_ingest", INGEST_RUN_ID, home_dir) == [run_dir(home_dir, INGEST_RUN_ID).name]
     assert run_dir(home_dir, INGEST_RUN_ID).name == STAGED
@@ -257,7 +257,7 @@ def test_dag_runs_map_to_their_staging_runs(home_dir: Path) -> None:
 def test_run_report_lists_quarantined_rows(home_dir: Path) -> None:
     from markupsafe import escape
 
-    from newsflow.reports import quality_report, render_run, run_report
+    from newsflow.ui.reports import quality_report, render_run, run_report
 
     quality = quality_report(home_dir / "warehouse.duckdb", home_dir)
     assert quality is not None
@@ -281,7 +281,7 @@ def test_run_report_lists_quarantined_rows(home_dir: Path) -> None:
 
 
 def test_pages_render_real_rows_and_charts(home_dir: Path) -> None:
-    from newsflow.reports import quality_report, render_quality, render_warehouse, warehouse_report
+    from newsflow.ui.reports import quality_report, render_quality, render_warehouse, warehouse_report
 
     page = render_quality(quality_report(home_dir / "warehouse.duckdb", home_dir), base="/newsflow")
     assert page.count('<tr class="run') == 6 and f'data-run-id="{STAGED}"' in page
@@ -297,7 +297,7 @@ def test_pages_render_real_rows_and_charts(home_dir: Path) -> None:
 
 
 def test_pages_without_a_warehouse(tmp_path: Path) -> None:
-    from newsflow.reports import quality_report, render_quality, render_warehouse, warehouse_report
+    from newsflow.ui.reports import quality_report, render_quality, render_warehouse, warehouse_report
 
     assert quality_report(tmp_path / "none.duckdb", tmp_path) is None
     assert "No warehouse yet" in render_quality(None, base="/newsflow")
@@ -324,7 +324,7 @@ def _refs(text: str) -> list[str]:
 
 
 def test_served_pages_reference_no_external_host(client: Any, home_dir: Path) -> None:
-    from newsflow.datadocs import docs_dir
+    from newsflow.quality.datadocs import docs_dir
 
     site = docs_dir(home_dir)
     pages = [
@@ -370,7 +370,7 @@ def test_served_pages_reference_no_external_host(client: Any, home_dir: Path) ->
 
 
 def test_vendored_assets_are_complete_and_keep_sri(home_dir: Path) -> None:
-    from newsflow.datadocs import CDN_ASSETS, VENDOR_DIR, docs_dir, rewrite
+    from newsflow.quality.datadocs import CDN_ASSETS, VENDOR_DIR, docs_dir, rewrite
 
     for url, local in CDN_ASSETS.items():
         assert (VENDOR_DIR / local).is_file(), url
@@ -389,7 +389,7 @@ def test_vendored_assets_are_complete_and_keep_sri(home_dir: Path) -> None:
 
 
 def test_traversal_is_refused(client: Any, home_dir: Path, tmp_path: Path) -> None:
-    from newsflow.datadocs import docs_dir, is_public_asset, resolve_under
+    from newsflow.quality.datadocs import docs_dir, is_public_asset, resolve_under
 
     site = docs_dir(home_dir)
     assert (site / "../../../../../warehouse.duckdb").resolve().is_file()
@@ -468,8 +468,8 @@ def test_plugin_wiring(plugin: ModuleType) -> None:
 
 
 def test_prune_data_docs_bounds_retention(home_dir: Path, tmp_path: Path) -> None:
-    from newsflow.datadocs import docs_dir, prune_data_docs
-    from newsflow.reports import quality_report
+    from newsflow.quality.datadocs import docs_dir, prune_data_docs
+    from newsflow.ui.reports import quality_report
 
     copy = tmp_path / "home"
     shutil.copytree(home_dir, copy)

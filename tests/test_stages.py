@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 
 from factories import rss_of
-from newsflow import stages
-from newsflow.config import FeedsFile, load_feeds_file
-from newsflow.gate import ensure_project
+from newsflow.config.loader import FeedsFile, load_feeds_file
 from newsflow.models import HostPause
-from newsflow.sample_server import StaticSite
-from newsflow.staging import write_records
-from newsflow.warehouse import Warehouse
+from newsflow.quality.gate import ensure_project
+from newsflow.run import stages
+from newsflow.run.staging import write_records
+from newsflow.sample.server import StaticSite
+from newsflow.warehouse.store import Warehouse
 
 TOPICS = ["border", "diplomacy", "aid"]
 KEYS = {
@@ -395,7 +395,7 @@ def test_a_retried_fetch_task_refetches_nothing_its_first_attempt_downloaded(
 ) -> None:
     """A fetch task that dies after its downloads (killed, timed out, a broken worker pool) leaves them in its
     journal: Airflow's retry requests no page again, stages every outcome, then drops the journal."""
-    from newsflow.staging import read_records
+    from newsflow.run.staging import read_records
 
     with StaticSite(port=0) as site:
         cfg, home = config(tmp_path, site), tmp_path / "home"
@@ -423,7 +423,7 @@ def test_a_load_with_nothing_new_publishes_the_feed_state_not_the_whole_snapshot
     (which planning reads) and leaves the analysts' snapshot, a copy of the whole file, for a load that
     changes content or for when it is older than ``snapshot_max_age_min``. Planning never polls a feed early
     for it: it plans with the state the last load wrote."""
-    from newsflow.warehouse import open_feed_state, snapshot_path, state_path
+    from newsflow.warehouse.store import open_feed_state, snapshot_path, state_path
 
     with StaticSite(port=0) as site:
         cfg, home = config(tmp_path, site), tmp_path / "home"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from conftest import need_shared
-from newsflow.classify import Classifier
-from newsflow.topic_eval import EvalDataError, evaluate, format_report, main, read_labelled
+from newsflow.topics.classifier import Classifier
+from newsflow.topics.evaluation import EvalDataError, evaluate, format_report, main, read_labelled
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

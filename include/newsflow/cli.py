@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from newsflow.warehouse import Warehouse
+    from newsflow.warehouse.store import Warehouse
 
-from newsflow.config import (
+from newsflow.config.loader import (
     DEFAULT_FEEDS_FILE,
     ConfigError,
     FeedsFile,
@@ -87,7 +87,7 @@ def _warehouse_arg(p: argparse.ArgumentParser) -> None:
 
 def _reader(args: argparse.Namespace) -> Warehouse:
     """The published snapshot (never waits for a load), or with --live the warehouse file itself."""
-    from newsflow.warehouse import WarehouseError, open_for_reading
+    from newsflow.warehouse.store import WarehouseError, open_for_reading
 
     path = args.warehouse or default_warehouse()
     wh = open_for_reading(path, live=args.live)
@@ -97,7 +97,7 @@ def _reader(args: argparse.Namespace) -> Warehouse:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from newsflow.pipeline import run_cycle
+    from newsflow.run.cycle import run_cycle
 
     config = load_feeds_file(args.feeds)
     warehouse = args.warehouse or default_warehouse()
@@ -124,9 +124,9 @@ def _gate_verdict(share: float, max_share: float) -> int:
 
 def cmd_quality_setup(args: argparse.Namespace) -> int:
     """Create (or update) the Great Expectations project once, before tasks run it in parallel."""
-    from newsflow.config import data_home
-    from newsflow.gate import quality_root
-    from newsflow.quality import GXProject
+    from newsflow.config.loader import data_home
+    from newsflow.quality.gate import quality_root
+    from newsflow.quality.suites import GXProject
 
     project = GXProject(quality_root(data_home()))
     project.root.mkdir(parents=True, exist_ok=True)
@@ -151,9 +151,9 @@ def sample_feeds(port: int) -> FeedsFile:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the bundled sample site on loopback, run one cycle on the packaged feeds, show the result."""
-    from newsflow.pipeline import run_cycle
-    from newsflow.sample_server import StaticSite
-    from newsflow.warehouse import Warehouse
+    from newsflow.run.cycle import run_cycle
+    from newsflow.sample.server import StaticSite
+    from newsflow.warehouse.store import Warehouse
 
     warehouse = args.warehouse or default_warehouse()
     try:
@@ -214,8 +214,8 @@ def last_loaded_run(home: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """What the warehouse holds, whether the ledger is sound, and where things are."""
-    from newsflow.config import data_home
-    from newsflow.warehouse import snapshot_path
+    from newsflow.config.loader import data_home
+    from newsflow.warehouse.store import snapshot_path
 
     path = args.warehouse or default_warehouse()
     with _reader(args) as wh:
@@ -251,7 +251,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_reclassify(args: argparse.Namespace) -> int:
     """Re-score with ``--taxonomy``, else the taxonomy of the feeds file (``--feeds``, else the one the DAGs
     use: ``$NEWSFLOW_FEEDS`` or the packaged default), so the CLI and ``news_reclassify`` agree."""
-    from newsflow.pipeline import reclassify
+    from newsflow.run.cycle import reclassify
 
     taxonomy = args.taxonomy
     if taxonomy is None:
@@ -267,19 +267,19 @@ def cmd_reclassify(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from newsflow.checks import run
+    from newsflow.warehouse.checks import run
 
     return run(args)
 
 
 def cmd_eval_topics(args: argparse.Namespace) -> int:
-    from newsflow.topic_eval import run
+    from newsflow.topics.evaluation import run
 
     return run(args)
 
 
 def cmd_serve_sample(args: argparse.Namespace) -> int:
-    from newsflow.sample_server import StaticSite
+    from newsflow.sample.server import StaticSite
 
     with StaticSite(port=args.port, host=args.host) as site:
         print(f"serving the sample site at {site.base_url} (Ctrl-C to stop)", flush=True)
@@ -328,7 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
     _reader_args(p, formats=False)
     p.set_defaults(func=cmd_status)
 
-    from newsflow.checks import build_parser as check_parser
+    from newsflow.warehouse.checks import build_parser as check_parser
 
     p = sub.add_parser(
         "check", parents=[check_parser()], add_help=False, help="verify the warehouse invariants (read-only)"
@@ -352,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_reclassify)
 
-    from newsflow.topic_eval import build_parser as eval_parser
+    from newsflow.topics.evaluation import build_parser as eval_parser
 
     p = sub.add_parser(
         "eval-topics",
@@ -388,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         import duckdb
 
-        from newsflow.warehouse import WarehouseError
+        from newsflow.warehouse.store import WarehouseError
 
         if isinstance(exc, WarehouseError | duckdb.Error):
             print(f"newsflow: {exc}", file=sys.stderr)

@@ -5,7 +5,7 @@ Celery or Kubernetes executor, or ``newsflow run``): a plain fork would copy the
 locks (fetch threads, Airflow's supervisor link) into the child, and spawn would re-import everything for
 every worker. The server is started once per process, imports and warms the extraction and classification
 code (``PRELOAD``), and forks each worker from that single-threaded, warm state. Neither the server nor its
-workers import the parent's ``__main__`` (see :mod:`newsflow.worker_preload`): under Airflow that is the
+workers import the parent's ``__main__`` (see :mod:`newsflow.workers.preload`): under Airflow that is the
 ``airflow`` command, and importing it inside a task process initialises Airflow and fails.
 
 :class:`WorkerPool` never hangs and never loses a call: a pool whose workers cannot start is noticed at once
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 from typing import Any, TypeVar
 
-from newsflow.config import Settings
+from newsflow.config.loader import Settings
 
 LOGGER = logging.getLogger(__name__)
-PRELOAD = ["newsflow.worker_preload", "newsflow.articles", "newsflow.topics"]
+PRELOAD = ["newsflow.workers.preload", "newsflow.articles.stage", "newsflow.topics.stage"]
 START_TIMEOUT_S = 60.0  # a fresh pool's first answer; a server importing trafilatura takes a few seconds
 MAX_RESTARTS = 2  # fresh pools after workers died; then the rest of the batch runs in this process
 IN_PROCESS = threading.Lock()

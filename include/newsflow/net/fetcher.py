@@ -23,9 +23,9 @@ from urllib.parse import urljoin
 import httpcore
 import httpx
 
-from newsflow.config import Settings
+from newsflow.config.loader import Settings
 from newsflow.models import HostPause
-from newsflow.netguard import BlockedURL, NetGuard
+from newsflow.net.guard import BlockedURL, NetGuard
 from newsflow.urls import host_key
 
 LOGGER = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
-SAMPLE_SITE = Path(__file__).resolve().parent / "sample_site"
+SAMPLE_SITE = Path(__file__).resolve().parent / "site"
 PLACEHOLDER = b"{{BASE_URL}}"
 _TYPES = {
     ".xml": "application/rss+xml",

@@ -4,8 +4,9 @@ Every batch is a DataFrame with an exact column set (:data:`ARTICLE_COLUMNS`, :d
 surrogate ``_row`` key. The suites are defined here, in code, one :class:`ExpectationSpec` (name, GX
 expectation, one-line reason) per check. A batch whose *schema* drifted raises :class:`SchemaDriftError`, an
 expectation that *errors* raises :class:`ValidationPipelineError` (both are pipeline errors, not bad rows);
-otherwise :func:`route` splits the rows into those that load and those to quarantine with their reasons (the
-threshold on the failing share is enforced by :mod:`newsflow.gate` after the load wrote the quarantine).
+otherwise :func:`route` splits the rows into those that load and those to quarantine with their reasons
+(the threshold on the failing share is enforced by :mod:`newsflow.quality.gate`
+after the load wrote the quarantine).
 
 The GX file project is created once by :meth:`GXProject.setup` (deploy time); tasks only ``get`` and ``run``
 it. Every GX call that touches the project holds an exclusive ``flock`` on ``<root>/.newsflow-gx.lock``:
@@ -868,7 +869,7 @@ class GXProject:
         gx = _gx()
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        from newsflow.gxviews import SITE_VIEWS
+        from newsflow.quality.gxviews import SITE_VIEWS
 
         self.root.mkdir(parents=True, exist_ok=True)
         with self._locked():
@@ -1000,7 +1001,7 @@ class GXProject:
             raise ValueError("now must be timezone-aware")
         self._require_setup()
         if topic_names is None:
-            from newsflow.classify import load_taxonomy
+            from newsflow.topics.classifier import load_taxonomy
 
             topic_names = load_taxonomy().names
         parameters = {

@@ -26,10 +26,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from newsflow.articles import fetch_articles
-from newsflow.config import FeedsFile
-from newsflow.feeds import poll_feed
-from newsflow.journal import DownloadJournal
+from newsflow.articles.journal import DownloadJournal
+from newsflow.articles.rawstore import RawStore
+from newsflow.articles.stage import fetch_articles
+from newsflow.config.loader import FeedsFile
+from newsflow.feeds.poll import poll_feed
 from newsflow.models import (
     Batch,
     FeedItem,
@@ -42,12 +43,11 @@ from newsflow.models import (
     ValidationRun,
     is_not_fetched,
 )
-from newsflow.pipeline import make_fetcher, select_due
-from newsflow.rawstore import RawStore
-from newsflow.staging import from_record, read_records, to_record, write_records
-from newsflow.topics import classify_articles, make_classifier
+from newsflow.run.cycle import make_fetcher, select_due
+from newsflow.run.staging import from_record, read_records, to_record, write_records
+from newsflow.topics.stage import classify_articles, make_classifier
 from newsflow.urls import host_of
-from newsflow.warehouse import (
+from newsflow.warehouse.store import (
     Plan,
     Warehouse,
     active_pauses,
@@ -56,7 +56,7 @@ from newsflow.warehouse import (
     open_for_reading,
     snapshot_path,
 )
-from newsflow.workers import cpu_workers
+from newsflow.workers.pool import cpu_workers
 
 LOGGER = logging.getLogger(__name__)
 _SAFE_RE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -334,8 +334,8 @@ def validate_runs(
 
     The GX project must have been set up once (``newsflow quality-setup``); this only runs it.
     """
-    from newsflow.gate import quality_root, validate_batch
-    from newsflow.quality import GXProject
+    from newsflow.quality.gate import quality_root, validate_batch
+    from newsflow.quality.suites import GXProject
 
     project = GXProject(quality_root(home))
     if not project.is_set_up():
@@ -371,7 +371,7 @@ def validate_runs(
 
 def enforce_gate(runs: list[str], max_share: float) -> list[dict[str, Any]]:
     """Fail loudly (after the load wrote the quarantine) when a run's failing share passed the threshold."""
-    from newsflow.gate import QuarantineShareExceeded
+    from newsflow.quality.gate import QuarantineShareExceeded
 
     verdicts = []
     for run in runs:

@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from newsflow.fetcher import Response
+from newsflow.articles.rawstore import write_gzip
 from newsflow.models import FeedItem, ItemOutcome
-from newsflow.rawstore import write_gzip
+from newsflow.net.fetcher import Response
 
 
 class DownloadJournal:

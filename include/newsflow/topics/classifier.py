@@ -37,14 +37,14 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from newsflow.config import ConfigError, parse_yaml
+from newsflow.config.loader import ConfigError, parse_yaml
 
 LOGGER = logging.getLogger(__name__)
 
 METHOD_VERSION = "lex-1"
 """Bump whenever the matching or scoring code changes; it is part of :attr:`Classifier.version`."""
 
-DEFAULT_TAXONOMY_FILE = Path(__file__).resolve().parent / "config" / "taxonomy.yaml"
+DEFAULT_TAXONOMY_FILE = Path(__file__).resolve().parents[1] / "config" / "taxonomy.yaml"
 
 _TOKEN_RE = re.compile(r"\w+")
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from newsflow.classify import Classifier, TaxonomyError, load_taxonomy
+from newsflow.topics.classifier import Classifier, TaxonomyError, load_taxonomy
 
 LOGGER = logging.getLogger(__name__)
 

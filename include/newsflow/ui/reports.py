@@ -5,13 +5,14 @@ quarantine reasons with example rows, a link to each run's GX Data Docs), **Ware
 topic, top feeds and domains, feed health with failing feeds first) and a **run report** (the validation
 runs and quarantined rows of one Airflow DAG run).
 
-Everything reads the analysts' published snapshot (:func:`newsflow.warehouse.open_for_reading`), never the
-live file, so a page never blocks or waits for a load. Pages are rendered on the server with Jinja2
+Everything reads the analysts' published snapshot (:func:`newsflow.warehouse.store.open_for_reading`),
+never the live file, so a page never blocks or waits for a load. Pages are rendered on the server with Jinja2
 (``templates/``, autoescaped); charts are inline SVG built here. No page loads a script, and no page refers
 to another host: article URLs are shown as text, not links.
 
 Which validation runs belong to a DAG run (see :func:`staging_names`): the pipeline names each validation run
-after the staging folder of the ingest run it validated (``newsflow.stages.run_dir(home, run_id).name``). A
+after the staging folder of the ingest run it validated
+(``newsflow.run.stages.run_dir(home, run_id).name``). A
 ``news_ingest`` run maps to its own folder; a ``news_curate`` run to the folders its ``validate`` task
 took (the ``runs`` of that task's return value, which the plugin reads from XCom).
 """
@@ -29,8 +30,8 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from newsflow.datadocs import docs_url_path
-from newsflow.warehouse import Warehouse, open_for_reading
+from newsflow.quality.datadocs import docs_url_path
+from newsflow.warehouse.store import Warehouse, open_for_reading
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 INGEST_DAG = "news_ingest"
@@ -450,7 +451,7 @@ def staging_names(
     task's return value (``{"runs": [folder paths], ...}``, read from XCom by the caller); none before that
     task ran. Any other DAG validates nothing.
     """
-    from newsflow.stages import run_dir
+    from newsflow.run.stages import run_dir
 
     if dag_id == INGEST_DAG:
         return [run_dir(home, dag_run_id).name]

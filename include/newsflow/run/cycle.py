@@ -1,7 +1,7 @@
 """The stages of one ingestion cycle, as functions the CLI and the Airflow DAGs both call.
 
 ``select_due`` and ``plan_items`` read the warehouse; ``poll_feeds`` and ``fetch_articles`` (in
-:mod:`newsflow.articles`) touch only the network and the raw store; ``Warehouse.load_batch`` is the only
+:mod:`newsflow.articles.stage`) touch only the network and the raw store; ``Warehouse.load_batch`` is the only
 write. ``run_cycle`` chains them for one process.
 """
 
@@ -16,18 +16,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsflow.articles import extraction_workers, fetch_articles
-from newsflow.config import FeedConfig, FeedsFile, Settings, data_home
-from newsflow.feeds import poll_feed
-from newsflow.fetcher import Fetcher
-from newsflow.gate import GateResult, ensure_project, validate_batch
+from newsflow.articles.rawstore import RawStore
+from newsflow.articles.stage import extraction_workers, fetch_articles
+from newsflow.config.loader import FeedConfig, FeedsFile, Settings, data_home
+from newsflow.feeds.poll import poll_feed
+from newsflow.feeds.schedule import is_due
 from newsflow.models import Batch, FeedState, HostPause, PollResult, is_not_fetched
-from newsflow.netguard import NetGuard
-from newsflow.rawstore import RawStore
-from newsflow.schedule import is_due
-from newsflow.topics import classifier_pool, classify_articles, classify_texts, make_classifier
+from newsflow.net.fetcher import Fetcher
+from newsflow.net.guard import NetGuard
+from newsflow.quality.gate import GateResult, ensure_project, validate_batch
+from newsflow.topics.stage import classifier_pool, classify_articles, classify_texts, make_classifier
 from newsflow.urls import host_of
-from newsflow.warehouse import LoadStats, Warehouse, active_pauses
+from newsflow.warehouse.store import LoadStats, Warehouse, active_pauses
 
 LOGGER = logging.getLogger(__name__)
 

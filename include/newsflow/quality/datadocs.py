@@ -20,7 +20,7 @@ from pathlib import Path
 
 LOGGER = logging.getLogger(__name__)
 
-VENDOR_DIR = Path(__file__).resolve().parent / "static" / "vendor"
+VENDOR_DIR = Path(__file__).resolve().parents[1] / "ui" / "static" / "vendor"
 
 CDN_ASSETS: dict[str, str] = {
     "https://code.jquery.com/jquery-3.7.1.min.js": "jquery@3.7.1/dist/jquery.min.js",
@@ -152,8 +152,8 @@ def vendor_file(relative: str) -> Path | None:
 
 def docs_dir(home: Path) -> Path:
     """The Data Docs site of the GX project in the data directory ``home``."""
-    from newsflow.gate import quality_root
-    from newsflow.quality import GXProject
+    from newsflow.quality.gate import quality_root
+    from newsflow.quality.suites import GXProject
 
     return GXProject(quality_root(home)).data_docs_dir
 
@@ -165,7 +165,7 @@ def docs_url_path(home: Path, data_docs_path: str | None) -> str | None:
     """
     if not data_docs_path:
         return None
-    from newsflow.gate import quality_root
+    from newsflow.quality.gate import quality_root
 
     site = docs_dir(home)
     page = resolve_under(quality_root(home), data_docs_path)
@@ -203,8 +203,8 @@ def prune_data_docs(home: Path, keep: int) -> int:
     Call it from the daily maintenance DAG; it takes the GX project's lock, so it is safe next to a running
     validation. Returns the number of results removed.
     """
-    from newsflow.gate import quality_root
-    from newsflow.quality import GXProject
+    from newsflow.quality.gate import quality_root
+    from newsflow.quality.suites import GXProject
 
     project = GXProject(quality_root(home))
     if not project.is_set_up():

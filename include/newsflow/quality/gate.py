@@ -3,8 +3,8 @@
 Failing articles (and articles whose topic rows fail) are not loaded: their items end ``quarantined`` with the
 expectations they failed, and the rows are kept whole in ``quarantine``. Nothing is dropped. When the failing
 share passes ``max_quarantine_share`` the caller loads (so the quarantine is written) and then fails loudly.
-An expectation that errors raises :class:`newsflow.quality.ValidationPipelineError`: a pipeline error, not
-bad rows. GX is imported only when a batch is validated.
+An expectation that errors raises :class:`newsflow.quality.suites.ValidationPipelineError`: a pipeline
+error, not bad rows. GX is imported only when a batch is validated.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from newsflow.models import Article, Batch, ItemOutcome, QuarantineRecord, ValidationRun
-from newsflow.quality import (
+from newsflow.quality.suites import (
     ARTICLES_SUITE,
     TOPICS_SUITE,
     GXProject,

@@ -35,7 +35,8 @@ from newsflow.models import (
     TopicRow,
     is_not_fetched,
 )
-from newsflow.staged_tables import (
+from newsflow.urls import host_of
+from newsflow.warehouse.staged_tables import (
     ARTICLE_COLUMNS,
     ITEM_COLUMNS,
     PAUSE_COLUMNS,
@@ -46,7 +47,6 @@ from newsflow.staged_tables import (
     VALIDATION_COLUMNS,
     staged_table,
 )
-from newsflow.urls import host_of
 
 LOGGER = logging.getLogger(__name__)
 _MIGRATION_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -92,7 +92,7 @@ def open_for_reading(warehouse: Path, *, live: bool = False) -> Warehouse | None
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every packaged migration, in order."""
     found = []
-    for entry in resources.files("newsflow").joinpath("migrations").iterdir():
+    for entry in resources.files("newsflow").joinpath("warehouse/migrations").iterdir():
         match = _MIGRATION_RE.match(entry.name)
         if match:
             found.append((int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))

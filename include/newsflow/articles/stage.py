@@ -12,20 +12,22 @@ from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from newsflow.config import Settings
-from newsflow.extraction import EXTRACTOR, choose_body, detect_language, extract_page
-from newsflow.fetcher import Fetcher, FetchError, Response
-from newsflow.journal import DownloadJournal
+from newsflow.articles.extraction import EXTRACTOR, choose_body, detect_language, extract_page
+from newsflow.articles.journal import DownloadJournal
+from newsflow.articles.rawstore import RawStore
+from newsflow.config.loader import Settings
 from newsflow.models import NOT_FETCHED, Article, FeedItem, ItemOutcome, is_not_fetched
-from newsflow.rawstore import RawStore
-from newsflow.robots import RobotsPolicy, policy_for
+from newsflow.net.fetcher import Fetcher, FetchError, Response
+from newsflow.net.robots import RobotsPolicy, policy_for
 from newsflow.urls import article_id, canonical_url, is_http_url, same_site
-from newsflow.workers import IN_PROCESS, WorkerCrashed, WorkerPool, WorkerTimeout, worker_count
+from newsflow.workers.pool import IN_PROCESS, WorkerCrashed, WorkerPool, WorkerTimeout, worker_count
 
 LOGGER = logging.getLogger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")
 MIN_ITEMS_FOR_PROCESSES = 16  # below this, starting worker processes costs more than it saves
-IN_PROCESS_EXTRACTION = IN_PROCESS  # one in-process extraction at a time (see newsflow.workers.IN_PROCESS)
+IN_PROCESS_EXTRACTION = (
+    IN_PROCESS  # one in-process extraction at a time (see newsflow.workers.pool.IN_PROCESS)
+)
 
 
 def _failed(item: FeedItem, reason: str, retryable: bool, attempts: int) -> ItemOutcome:

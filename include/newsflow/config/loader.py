@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_FEEDS_FILE = PACKAGE_ROOT / "config" / "feeds.yaml"
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
 FETCH_TASK_LIMIT_S = 1200

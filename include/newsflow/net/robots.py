@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from protego import Protego
 
-from newsflow.fetcher import BACKOFF_CODES, Fetcher, FetchError, parse_retry_after
+from newsflow.net.fetcher import BACKOFF_CODES, Fetcher, FetchError, parse_retry_after
 from newsflow.urls import host_key
 
 LOGGER = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "articles" / "aeb"
 DEFAULT_OUT = REPO / "bench" / "results" / "classify.json"
 
 try:
-    from newsflow.topics.classifier import Classifier
+    from newsflow.topics import Classifier
 except ImportError:  # run from a checkout without PYTHONPATH=include
     sys.path.insert(0, str(REPO / "include"))
-    from newsflow.topics.classifier import Classifier
+    from newsflow.topics import Classifier
 
 
 def load_articles(corpus: Path) -> list[tuple[str, str]]:

@@ -50,7 +50,7 @@ def build(root: Path, feeds: int) -> list[Path]:
 
 def serve(root: Path) -> None:
     """The 8 hosts, in a process of their own (as publishers' servers are): prints their base URLs."""
-    from newsflow.sample.server import StaticSite
+    from newsflow.sample import StaticSite
 
     folders = sorted(root.glob("host*"), key=lambda f: int(f.name[4:]))
     sites = [StaticSite(f, port=0, host=f"127.0.0.{h + 2}").start() for h, f in enumerate(folders)]
@@ -59,8 +59,8 @@ def serve(root: Path) -> None:
 
 
 def one_size(feeds: int) -> dict[str, Any]:
-    from newsflow.config.loader import load_feeds_file
-    from newsflow.run.cycle import run_cycle
+    from newsflow.config import load_feeds_file
+    from newsflow.run import run_cycle
 
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)

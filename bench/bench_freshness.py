@@ -31,8 +31,8 @@ def write_feed(site: Path, pages: list[Path], n: int) -> None:
 def main() -> int:
     import shutil
 
-    from newsflow.sample.server import StaticSite
-    from newsflow.warehouse.store import open_for_reading
+    from newsflow.sample import StaticSite
+    from newsflow.warehouse import open_for_reading
 
     pages = aeb_pages()[:6]
     latencies = []

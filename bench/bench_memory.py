@@ -21,8 +21,8 @@ CHILD = """
 import sys, json
 sys.path.insert(0, {include!r})
 from pathlib import Path
-from newsflow.run import stages
-from newsflow.config.loader import load_feeds_file
+from newsflow import run as stages
+from newsflow.config import load_feeds_file
 cfg = load_feeds_file({cfg!r})
 home = Path({home!r})
 if sys.argv[1] == "fetch":
@@ -54,10 +54,10 @@ def peak_memory(cmd: list[str]) -> tuple[int, int, float, str]:
 
 
 def main() -> int:
-    from newsflow.config.loader import load_feeds_file
-    from newsflow.quality.gate import ensure_project
-    from newsflow.run import stages
-    from newsflow.sample.server import StaticSite
+    from newsflow import run as stages
+    from newsflow.config import load_feeds_file
+    from newsflow.quality import ensure_project
+    from newsflow.sample import StaticSite
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

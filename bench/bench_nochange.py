@@ -15,10 +15,10 @@ from common import aeb_pages, build_site, feeds_file, table, write_result
 
 
 def main() -> int:
-    from newsflow.config.loader import load_feeds_file
-    from newsflow.run.cycle import run_cycle
-    from newsflow.sample.server import StaticSite
-    from newsflow.warehouse.store import Warehouse
+    from newsflow.config import load_feeds_file
+    from newsflow.run import run_cycle
+    from newsflow.sample import StaticSite
+    from newsflow.warehouse import Warehouse
 
     pages = aeb_pages()[:100]
     with tempfile.TemporaryDirectory() as tmp:

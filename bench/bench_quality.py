@@ -22,10 +22,10 @@ from common import aeb_pages, table, write_result
 
 def real_batch(now: datetime) -> Any:
     """The 181 pages as the pipeline turns them into a batch: extracted articles and their topic rows."""
-    from newsflow.articles.stage import build_outcome
-    from newsflow.config.loader import Settings, default_settings_dict
+    from newsflow.articles import build_outcome
+    from newsflow.config import Settings, default_settings_dict
     from newsflow.models import Batch, FeedItem
-    from newsflow.topics.stage import classify_articles, make_classifier
+    from newsflow.topics import classify_articles, make_classifier
     from newsflow.urls import canonical_url, stable_id
 
     settings = Settings(**default_settings_dict())
@@ -53,7 +53,7 @@ def real_batch(now: datetime) -> Any:
 
 def add_history(project: Any, runs: int) -> None:
     """Copy the project's only run (results and pages) to ``runs - 1`` more run names, per suite."""
-    from newsflow.quality.suites import SUITES
+    from newsflow.quality import SUITES
 
     stores = (project.gx_dir / "uncommitted" / "validations", project.data_docs_dir / "validations")
     for suite in SUITES:
@@ -69,8 +69,8 @@ def main() -> int:
     parser.add_argument("--history", type=int, default=0, help="results per suite (default: data_docs_keep)")
     args = parser.parse_args()
 
-    from newsflow.config.loader import Settings, default_settings_dict
-    from newsflow.quality.gate import ensure_project, validate_batch
+    from newsflow.config import Settings, default_settings_dict
+    from newsflow.quality import ensure_project, validate_batch
 
     history = args.history or Settings(**default_settings_dict()).data_docs_keep
     now = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -122,7 +122,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=100_000)
     args = parser.parse_args()
     from newsflow.models import Batch
-    from newsflow.warehouse.store import Warehouse
+    from newsflow.warehouse import Warehouse
 
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:

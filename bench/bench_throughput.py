@@ -39,10 +39,10 @@ def main() -> int:
 
     import trafilatura
 
-    from newsflow.config.loader import load_feeds_file
-    from newsflow.quality.gate import ensure_project
-    from newsflow.run.cycle import run_cycle
-    from newsflow.sample.server import StaticSite
+    from newsflow.config import load_feeds_file
+    from newsflow.quality import ensure_project
+    from newsflow.run import run_cycle
+    from newsflow.sample import StaticSite
 
     pages = aeb_pages()
     htmls = [p.read_text(encoding="utf-8", errors="replace") for p in pages]

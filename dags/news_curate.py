@@ -42,29 +42,26 @@ from newsflow_common import DEFAULT_ARGS, STAGED_ARTICLES, START, WAREHOUSE, WRI
 def news_curate() -> None:
     @task
     def classify() -> dict[str, Any]:
-        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
 
-        return stages.classify_pending(load_feeds_file(feeds_file_from_env()), home=data_home())
+        return run.classify_pending(load_feeds_file(feeds_file_from_env()), home=data_home())
 
     @task
     def validate(classified: dict[str, Any]) -> dict[str, Any]:
-        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
-        from newsflow.run import stages
-        from newsflow.topics.stage import make_classifier
+        from newsflow import run
+        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
 
         taxonomy = load_feeds_file(feeds_file_from_env()).taxonomy
-        return stages.validate_runs(
-            classified["runs"], home=data_home(), topic_names=make_classifier(taxonomy).topics
-        )
+        return run.validate_runs(classified["runs"], home=data_home(), topic_names=run.topic_names(taxonomy))
 
     @task(pool=WRITER_POOL, queue=WRITER_QUEUE, outlets=[WAREHOUSE])
     def load(validated: dict[str, Any]) -> dict[str, Any]:
-        from newsflow.config.loader import default_warehouse, feeds_file_from_env, load_feeds_file
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import default_warehouse, feeds_file_from_env, load_feeds_file
 
         settings = load_feeds_file(feeds_file_from_env()).settings
-        totals = stages.load_runs(
+        totals = run.load_runs(
             validated["runs"],
             warehouse=default_warehouse(),
             snapshot_max_age_s=settings.snapshot_max_age_min * 60,
@@ -74,11 +71,11 @@ def news_curate() -> None:
 
     @task
     def quality_gate(validated: dict[str, Any], loaded: dict[str, Any]) -> list[dict[str, Any]]:
-        from newsflow.config.loader import feeds_file_from_env, load_feeds_file
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import feeds_file_from_env, load_feeds_file
 
         max_share = load_feeds_file(feeds_file_from_env()).settings.max_quarantine_share
-        return stages.enforce_gate(validated["runs"], max_share)
+        return run.enforce_gate(validated["runs"], max_share)
 
     validated = validate(classify())
     quality_gate(validated, load(validated))

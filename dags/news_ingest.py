@@ -46,12 +46,12 @@ from newsflow_common import DEFAULT_ARGS, INGEST_SCHEDULE, STAGED_ARTICLES, STAR
 def news_ingest() -> None:
     @task
     def due_feeds() -> list[dict[str, Any]]:
-        from newsflow.config.loader import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
 
         params = get_current_context()["params"]
         config = load_feeds_file(feeds_file_from_env())
-        return stages.plan_polls(
+        return run.plan_polls(
             config,
             default_warehouse(),
             feed_names=params["feeds"] or None,
@@ -61,12 +61,12 @@ def news_ingest() -> None:
 
     @task(map_index_template="{{ feed_name }}", execution_timeout=timedelta(minutes=5))
     def poll(spec: dict[str, Any]) -> dict[str, Any]:
-        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
 
         context = get_current_context()
         context["feed_name"] = spec["feed"]  # type: ignore[typeddict-unknown-key]
-        return stages.poll_stage(
+        return run.poll_stage(
             load_feeds_file(feeds_file_from_env()),
             spec,
             run_id=context["run_id"],
@@ -76,10 +76,10 @@ def news_ingest() -> None:
 
     @task(trigger_rule="none_failed")
     def plan_fetches(polled: list[dict[str, Any]] | None) -> list[str]:
-        from newsflow.config.loader import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import data_home, default_warehouse, feeds_file_from_env, load_feeds_file
 
-        return stages.plan_stage(
+        return run.plan_stage(
             load_feeds_file(feeds_file_from_env()),
             run_id=get_current_context()["run_id"],
             home=data_home(),
@@ -90,21 +90,21 @@ def news_ingest() -> None:
     def fetch(batch_path: str) -> dict[str, Any]:
         from pathlib import Path
 
-        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
 
         get_current_context()["batch_name"] = Path(batch_path).stem  # type: ignore[typeddict-unknown-key]
-        return stages.fetch_stage(load_feeds_file(feeds_file_from_env()), batch_path, home=data_home())
+        return run.fetch_stage(load_feeds_file(feeds_file_from_env()), batch_path, home=data_home())
 
     @task(trigger_rule="none_failed", outlets=[STAGED_ARTICLES])
     def stage_complete(fetched: list[dict[str, Any]] | None) -> dict[str, Any]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from newsflow.config.loader import data_home
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import data_home
 
         context = get_current_context()
-        manifest = stages.finish_ingest(run_id=context["run_id"], home=data_home())
+        manifest = run.finish_ingest(run_id=context["run_id"], home=data_home())
         if not manifest["feeds_polled"]:
             raise AirflowSkipException("no feed was due: nothing staged")
         context["outlet_events"][STAGED_ARTICLES].extra = manifest

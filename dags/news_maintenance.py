@@ -33,35 +33,29 @@ from newsflow_common import DEFAULT_ARGS, START, WRITER_POOL, WRITER_QUEUE
 def news_maintenance() -> None:
     @task
     def prune_files() -> dict[str, int]:
-        from newsflow.articles.rawstore import RawStore
-        from newsflow.config.loader import data_home, feeds_file_from_env, load_feeds_file
-        from newsflow.quality.datadocs import prune_data_docs
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
 
         settings = load_feeds_file(feeds_file_from_env()).settings
         days = get_current_context()["params"]["staging_retention_days"]
-        return {
-            "staging_runs_removed": stages.prune_staging(data_home(), days),
-            "raw_days_removed": RawStore(data_home()).prune(settings.raw_html_retention_days),
-            "data_docs_removed": prune_data_docs(data_home(), settings.data_docs_keep),
-        }
+        return run.prune_files(data_home(), settings, days)
 
     @task(pool=WRITER_POOL, queue=WRITER_QUEUE)
     def feed_health_and_checkpoint(pruned: dict[str, int]) -> dict[str, Any]:
-        from newsflow.config.loader import default_warehouse
-        from newsflow.run import stages
+        from newsflow import run
+        from newsflow.config import default_warehouse
 
         context = get_current_context()
         interval_start = context.get("data_interval_start") or context["logical_date"]
         if interval_start is None:
             raise ValueError("no data interval: run this DAG on its schedule or with a logical date")
         day = interval_start.date()
-        feeds = stages.record_feed_health(default_warehouse(), day)
+        feeds = run.record_feed_health(default_warehouse(), day)
         return {
             **pruned,
             "feed_health_rows": feeds,
             "day": day.isoformat(),
-            "snapshot": stages.checkpoint(default_warehouse()),
+            "snapshot": run.checkpoint(default_warehouse()),
         }
 
     feed_health_and_checkpoint(prune_files())

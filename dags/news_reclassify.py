@@ -31,10 +31,10 @@ from newsflow_common import DEFAULT_ARGS, START, WRITER_POOL, WRITER_QUEUE
 def news_reclassify() -> None:
     @task(pool=WRITER_POOL, queue=WRITER_QUEUE)
     def reclassify() -> dict[str, Any]:
-        from newsflow.config.loader import default_warehouse, feeds_file_from_env, load_feeds_file
-        from newsflow.run.cycle import reclassify as run
+        from newsflow import run
+        from newsflow.config import default_warehouse, feeds_file_from_env, load_feeds_file
 
-        return asdict(run(default_warehouse(), load_feeds_file(feeds_file_from_env()).taxonomy))
+        return asdict(run.reclassify(default_warehouse(), load_feeds_file(feeds_file_from_env()).taxonomy))
 
     reclassify()
 

@@ -1,7 +1,7 @@
 """newsflow in the Airflow UI: Data Quality and Warehouse pages, GX Data Docs served offline, run reports.
 
-Thin on purpose (Airflow does not reload plugins): the pages come from ``newsflow.ui.reports`` and
-``newsflow.quality.datadocs``; this file
+Thin on purpose (Airflow does not reload plugins): the pages come from ``newsflow.ui`` and
+``newsflow.quality``, the DAG ids and which staging runs a DAG run covers from ``newsflow.run``; this file
 only mounts them on the api-server at ``/newsflow``, checks who asks, and
 reads the two things only Airflow knows (a DAG's runs, and which staging runs a ``news_curate`` run
 validated, from its ``validate`` task's XCom).
@@ -12,7 +12,7 @@ from ``POST /auth/token``): no credentials -> 401, an invalid token -> 403. Then
 reading the DAG the data comes from (``news_curate`` for the quality, warehouse and Data Docs pages; the DAG
 in the URL for run reports). Only static assets are public: the vendored open-source libraries and GX's own
 styles, images and fonts (no data), because Data Docs pages run sandboxed (see
-``newsflow.quality.datadocs.CSP``) and a sandboxed page sends no session cookie. File routes resolve the
+``newsflow.quality.DOCS_CSP``) and a sandboxed page sends no session cookie. File routes resolve the
 requested path and refuse anything outside their folder (404).
 Every page carries a Content-Security-Policy that allows no other host.
 
@@ -38,8 +38,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 LOGGER = logging.getLogger(__name__)
 
 URL_PREFIX = "/newsflow"
-CURATE_DAG = "news_curate"
-VALIDATE_TASK = "validate"
 RECENT_DAG_RUNS = 25
 _bearer = HTTPBearer(auto_error=False)
 
@@ -75,6 +73,8 @@ def _require_dag_read(user: Any, dag_id: str) -> None:
 
 def _validate_results(dag_id: str, run_ids: list[str]) -> dict[str, Any]:
     """The ``validate`` task's return value per run id (``news_curate`` only)."""
+    from newsflow.run import CURATE_DAG, VALIDATE_TASK
+
     if dag_id != CURATE_DAG or not run_ids:
         return {}
     from airflow.models.xcom import XComModel
@@ -118,7 +118,7 @@ def _base(request: Request) -> str:
 
 
 def _page(html: str, code: int = 200) -> HTMLResponse:
-    from newsflow.ui.reports import CSP
+    from newsflow.ui import CSP
 
     return HTMLResponse(html, code, headers={"Content-Security-Policy": CSP, **_COMMON_HEADERS})
 
@@ -144,7 +144,7 @@ app = FastAPI(title="newsflow reports", docs_url=None, redoc_url=None, openapi_u
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     if "text/html" not in request.headers.get("accept", ""):
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
-    from newsflow.ui.reports import render_message
+    from newsflow.ui import render_message
 
     messages = {
         401: "Not logged in: log in to Airflow first, then open this page again.",
@@ -167,64 +167,69 @@ def index(request: Request, user: User) -> RedirectResponse:
 
 @app.get("/quality", response_class=HTMLResponse)
 def quality(request: Request, user: User) -> HTMLResponse:
-    from newsflow.config.loader import data_home, default_warehouse
-    from newsflow.ui import reports
+    from newsflow import ui
+    from newsflow.config import data_home, default_warehouse
+    from newsflow.run import CURATE_DAG
 
     _require_dag_read(user, CURATE_DAG)
-    report = reports.quality_report(default_warehouse(), data_home())
-    return _page(reports.render_quality(report, base=_base(request)))
+    report = ui.quality_report(default_warehouse(), data_home())
+    return _page(ui.render_quality(report, base=_base(request)))
 
 
 @app.get("/warehouse", response_class=HTMLResponse)
 def warehouse(request: Request, user: User) -> HTMLResponse:
-    from newsflow.config.loader import default_warehouse
-    from newsflow.ui import reports
+    from newsflow import ui
+    from newsflow.config import default_warehouse
+    from newsflow.run import CURATE_DAG
 
     _require_dag_read(user, CURATE_DAG)
-    return _page(reports.render_warehouse(reports.warehouse_report(default_warehouse()), base=_base(request)))
+    return _page(ui.render_warehouse(ui.warehouse_report(default_warehouse()), base=_base(request)))
 
 
 @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
 def run_report(request: Request, user: User, dag_id: str, run_id: str) -> HTMLResponse:
-    from newsflow.config.loader import data_home, default_warehouse
-    from newsflow.ui import reports
+    from newsflow import ui
+    from newsflow.config import data_home, default_warehouse
+    from newsflow.run import awaits_validation, staging_names
 
     _require_dag_read(user, dag_id)
     home = data_home()
-    names = reports.staging_names(dag_id, run_id, home, _validate_results(dag_id, [run_id]).get(run_id))
-    report = reports.run_report(default_warehouse(), home, dag_id, run_id, names)
-    return _page(reports.render_run(report, base=_base(request)))
+    result = _validate_results(dag_id, [run_id]).get(run_id)
+    names = staging_names(dag_id, run_id, home, result)
+    report = ui.run_report(default_warehouse(), home, dag_id, run_id, names)
+    return _page(ui.render_run(report, base=_base(request), awaiting=awaits_validation(dag_id, result)))
 
 
 @app.get("/dags/{dag_id}", response_class=HTMLResponse)
 def dag_tab(request: Request, user: User, dag_id: str) -> HTMLResponse:
-    from newsflow.config.loader import data_home, default_warehouse
-    from newsflow.ui import reports
+    from newsflow import ui
+    from newsflow.config import data_home, default_warehouse
+    from newsflow.run import staging_names, validates
 
     _require_dag_read(user, dag_id)
     home = data_home()
-    runs = _recent_runs(dag_id) if dag_id in (CURATE_DAG, reports.INGEST_DAG) else []
+    runs = _recent_runs(dag_id) if validates(dag_id) else []
     results = _validate_results(dag_id, [r for r, _, _ in runs])
     entries = []
     for run_id, state, started in runs:
-        names = reports.staging_names(dag_id, run_id, home, results.get(run_id))
+        names = staging_names(dag_id, run_id, home, results.get(run_id))
         entries.append(
-            (run_id, state, started, reports.run_report(default_warehouse(), home, dag_id, run_id, names))
+            (run_id, state, started, ui.run_report(default_warehouse(), home, dag_id, run_id, names))
         )
-    return _page(reports.render_dag(dag_id, entries, base=_base(request)))
+    return _page(ui.render_dag(dag_id, entries, base=_base(request), validates=validates(dag_id)))
 
 
 @app.get("/docs/static/{path:path}")
 def data_docs_asset(request: Request, path: str) -> Response:
     """GX's own styles, images and fonts of the Data Docs site (public: no data in them)."""
-    from newsflow.config.loader import data_home
-    from newsflow.quality.suites import datadocs
+    from newsflow.config import data_home
+    from newsflow.quality import is_public_asset, read_docs_file
 
     relative = f"static/{path}"
     base = _base(request)
     found = None
-    if datadocs.is_public_asset(relative):
-        found = datadocs.read_docs_file(
+    if is_public_asset(relative):
+        found = read_docs_file(
             data_home(), relative, vendor_base=f"{base}/static/vendor", site_base=f"{base}/docs"
         )
     if found is None:
@@ -236,30 +241,29 @@ def data_docs_asset(request: Request, path: str) -> Response:
 @app.get("/docs/{path:path}")
 def data_docs(request: Request, user: User, path: str) -> Response:
     """A page of the GX Data Docs site, rewritten to use local assets, served sandboxed."""
-    from newsflow.config.loader import data_home
-    from newsflow.quality.suites import datadocs
+    from newsflow.config import data_home
+    from newsflow.quality import DOCS_CSP, read_docs_file
+    from newsflow.run import CURATE_DAG
 
     _require_dag_read(user, CURATE_DAG)
     base = _base(request)
-    found = datadocs.read_docs_file(
-        data_home(), path, vendor_base=f"{base}/static/vendor", site_base=f"{base}/docs"
-    )
+    found = read_docs_file(data_home(), path, vendor_base=f"{base}/static/vendor", site_base=f"{base}/docs")
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Not found")
     content, media = found
-    headers = {"Content-Security-Policy": datadocs.CSP, **_COMMON_HEADERS}
+    headers = {"Content-Security-Policy": DOCS_CSP, **_COMMON_HEADERS}
     return Response(content, media_type=media, headers=headers)
 
 
 @app.get("/static/vendor/{path:path}")
 def vendor(path: str) -> Response:
     """The open-source libraries Data Docs pages load (public: a sandboxed page sends no session)."""
-    from newsflow.quality.suites import datadocs
+    from newsflow.quality import media_type, vendor_file
 
-    found: Path | None = datadocs.vendor_file(path)
+    found: Path | None = vendor_file(path)
     if found is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "Not found")
-    return Response(found.read_bytes(), media_type=datadocs.media_type(found), headers=_ASSET_HEADERS)
+    return Response(found.read_bytes(), media_type=media_type(found), headers=_ASSET_HEADERS)
 
 
 # -- UI wiring ---------------------------------------------------------------------------------------------
@@ -271,6 +275,8 @@ class QualityReportLink(BaseOperatorLink):
     name = "Quality report"
 
     def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from newsflow.run import CURATE_DAG, VALIDATE_TASK
+
         if ti_key.dag_id != CURATE_DAG or ti_key.task_id != VALIDATE_TASK:
             return ""
         return f"{URL_PREFIX}/runs/{quote(ti_key.dag_id, safe='')}/{quote(ti_key.run_id, safe='')}"

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from conftest import ROOT
-from newsflow.sample.server import StaticSite
-from newsflow.warehouse.store import Warehouse
+from newsflow.sample import StaticSite
+from newsflow.warehouse import Warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -20,7 +20,7 @@ def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
     from airflow.dag_processing.dagbag import BundleDagBag
     from airflow.utils import db
 
-    from newsflow.quality.gate import ensure_project
+    from newsflow.quality import ensure_project
 
     db.initdb()
     home = tmp_path_factory.mktemp("nf-home")

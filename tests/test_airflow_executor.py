@@ -15,7 +15,7 @@ import pytest
 
 from conftest import CORPUS, need_shared
 from live_airflow import LiveAirflow, LiveSite, news_site
-from newsflow.warehouse.store import Warehouse
+from newsflow.warehouse import Warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 

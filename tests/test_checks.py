@@ -14,8 +14,8 @@ from factories import NOW, feed_item
 from factories import loaded as make_loaded
 from newsflow.models import Batch, FeedItem, ItemOutcome, PollResult, QuarantineRecord, TopicRow
 from newsflow.urls import stable_id
-from newsflow.warehouse.checks import check_warehouse, main
-from newsflow.warehouse.store import Warehouse, migrations
+from newsflow.warehouse import Warehouse, check_warehouse, migrations
+from newsflow.warehouse.checks import main
 
 ALL_CHECKS = {
     "schema_version",

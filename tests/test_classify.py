@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from conftest import need_shared
-from newsflow.topics.classifier import (
+from newsflow.topics import (
     DEFAULT_TAXONOMY_FILE,
     METHOD_VERSION,
     Classifier,
@@ -369,7 +369,7 @@ def test_worker_processes_score_exactly_like_one_process(clf: Classifier) -> Non
 def test_a_shared_pool_scores_like_one_process_and_refuses_another_classifier(clf: Classifier) -> None:
     """``newsflow run`` extracts and then classifies on one set of workers, which hold the classifier."""
     from newsflow.topics.stage import MIN_TEXTS_FOR_POOL, classifier_pool, classify_texts
-    from newsflow.workers.pool import WorkerCrashed
+    from newsflow.workers import WorkerCrashed
 
     stories = [json.loads(line) for line in need_shared(DEV).read_text(encoding="utf-8").splitlines()]
     texts = [(f"{i:016x}", s.get("title"), s.get("text")) for i, s in enumerate(stories * 2)]

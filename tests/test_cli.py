@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT
 from newsflow.cli import build_parser, main
 from newsflow.models import Batch, HostPause
-from newsflow.warehouse.store import Warehouse
+from newsflow.warehouse import Warehouse
 
 
 @pytest.fixture(scope="module")

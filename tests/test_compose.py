@@ -592,8 +592,8 @@ def test_airflow_services_run_as_airflow_uid_with_group_0(compose: dict[str, Any
 def test_the_sample_feeds_file_reaches_the_sample_site_service(
     compose: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from newsflow.config.loader import load_feeds_file
-    from newsflow.net.guard import NetGuard
+    from newsflow.config import load_feeds_file
+    from newsflow.net import NetGuard
 
     services = compose["services"]
     site = services["sample-site"]

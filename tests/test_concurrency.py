@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT
 from newsflow.models import Batch
-from newsflow.warehouse.store import Warehouse, snapshot_path
+from newsflow.warehouse import Warehouse, snapshot_path
 from test_warehouse import NOW, loaded, make_item, poll
 
 pytestmark = pytest.mark.integration

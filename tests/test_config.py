@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from newsflow.config.loader import ConfigError, default_warehouse, load_feeds_file
+from newsflow.config import ConfigError, default_warehouse, load_feeds_file
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -23,8 +23,7 @@ import pytest
 from factories import NOW, feed_item, loaded
 from newsflow.models import Batch, FeedItem, ItemOutcome, PollResult, TopicRow
 from newsflow.urls import stable_id
-from newsflow.warehouse.checks import check_warehouse
-from newsflow.warehouse.store import Warehouse, migrations
+from newsflow.warehouse import Warehouse, check_warehouse, migrations
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

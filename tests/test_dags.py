@@ -53,7 +53,7 @@ def test_conventions(dagbag) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_the_fetch_task_has_the_time_its_budget_is_checked_against(dagbag) -> None:  # type: ignore[no-untyped-def]
-    from newsflow.config.loader import FETCH_TASK_LIMIT_S
+    from newsflow.config import FETCH_TASK_LIMIT_S
 
     fetch = dagbag.dags["news_ingest"].get_task("fetch")
     assert fetch.execution_timeout.total_seconds() == FETCH_TASK_LIMIT_S

@@ -7,13 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from newsflow.articles.rawstore import RawStore
-from newsflow.articles.stage import extraction_workers, fetch_articles
-from newsflow.config.loader import Settings, default_settings_dict
+from newsflow.articles import RawStore, extraction_workers, fetch_articles
+from newsflow.config import Settings, default_settings_dict
 from newsflow.models import FeedItem
-from newsflow.net.fetcher import Fetcher
-from newsflow.net.guard import NetGuard
-from newsflow.sample.server import SAMPLE_SITE, StaticSite
+from newsflow.net import Fetcher, NetGuard
+from newsflow.sample import SAMPLE_SITE, StaticSite
 from newsflow.urls import canonical_url
 
 pytestmark = pytest.mark.integration
@@ -152,7 +150,7 @@ def test_a_callers_pool_does_the_extraction_and_stays_open(
 
 def test_a_page_that_kills_its_worker_is_recorded_failed_and_the_rest_load(tmp_path: Path) -> None:
     """Every item ends with an outcome even when extraction crashes its worker process on one page."""
-    from newsflow.workers.pool import WorkerCrashed, WorkerPool
+    from newsflow.workers import WorkerCrashed, WorkerPool
 
     class KilledOn(WorkerPool):  # the pool's verdict on a page that killed two workers, without the kills
         def call(self, fn, *args):  # type: ignore[no-untyped-def]

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from conftest import CORPUS, need_shared
-from newsflow.config.loader import FeedConfig, Settings, default_settings_dict
-from newsflow.feeds.poll import FeedParseError, parse_feed
-from newsflow.net.fetcher import Fetcher
-from newsflow.net.guard import NetGuard
-from newsflow.run.cycle import poll_feeds
-from newsflow.sample.server import StaticSite
+from newsflow.config import FeedConfig, Settings, default_settings_dict
+from newsflow.feeds import FeedParseError, parse_feed
+from newsflow.net import Fetcher, NetGuard
+from newsflow.run import poll_feeds
+from newsflow.sample import StaticSite
 
 FEEDS = CORPUS / "feeds"
 # Feeds whose entries repeat a GUID: the ledger keeps one item per (feed, guid), so fewer items than entries.

@@ -9,7 +9,7 @@ import pytest
 
 from httpserver import TestServer
 from newsflow.cli import main
-from newsflow.warehouse.store import Warehouse
+from newsflow.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
 
@@ -81,8 +81,8 @@ def test_future_dates_are_quarantined(
 def test_the_curate_gate_fails_a_run_over_the_threshold_after_its_load(tmp_path: Path) -> None:
     """`news_curate.quality_gate` runs `stages.enforce_gate` on the runs it loaded: one run over the share
     fails the task, naming it; runs under it (or not validated) pass."""
-    from newsflow.quality.gate import QuarantineShareExceeded
-    from newsflow.run import stages
+    from newsflow import run as stages
+    from newsflow.quality import QuarantineShareExceeded
 
     runs = {"bad-run": 0.5, "good-run": 0.1}
     for name, share in runs.items():

@@ -11,8 +11,8 @@ import pytest
 
 from conftest import CORPUS, need_shared
 from newsflow.cli import main
-from newsflow.sample.server import StaticSite
-from newsflow.warehouse.store import Warehouse
+from newsflow.sample import StaticSite
+from newsflow.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
 

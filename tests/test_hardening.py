@@ -23,10 +23,9 @@ import pytest
 import yaml
 
 from httpserver import Request, TestServer
-from newsflow.config.loader import load_feeds_file
-from newsflow.run.cycle import CycleSummary, run_cycle
-from newsflow.warehouse.checks import check_warehouse
-from newsflow.warehouse.store import Warehouse
+from newsflow.config import load_feeds_file
+from newsflow.run import CycleSummary, run_cycle
+from newsflow.warehouse import Warehouse, check_warehouse
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")

@@ -14,16 +14,14 @@ import pytest
 
 from factories import ARTICLE_PAGE, rss_of
 from httpserver import Request, TestServer
-from newsflow.articles.rawstore import RawStore
-from newsflow.articles.stage import fetch_articles
-from newsflow.config.loader import FeedConfig, FeedsFile, Settings, default_settings_dict, load_feeds_file
-from newsflow.feeds.poll import poll_feed
+from newsflow.articles import RawStore, fetch_articles
+from newsflow.config import FeedConfig, FeedsFile, Settings, default_settings_dict, load_feeds_file
+from newsflow.feeds import poll_feed
 from newsflow.models import FeedItem, FeedState
-from newsflow.net.fetcher import Fetcher, FetchError, parse_retry_after
-from newsflow.net.guard import NetGuard
-from newsflow.run.cycle import run_cycle
+from newsflow.net import Fetcher, FetchError, NetGuard, parse_retry_after
+from newsflow.run import run_cycle
 from newsflow.urls import canonical_url
-from newsflow.warehouse.store import Warehouse
+from newsflow.warehouse import Warehouse
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from factories import NOW, feed_item
 from newsflow.models import Batch, HostPause, ItemOutcome, PollResult, QuarantineRecord, ValidationRun
 from newsflow.urls import stable_id
-from newsflow.warehouse.store import Warehouse
+from newsflow.warehouse import Warehouse
 
 FEEDS = 300  # many feeds in one batch: the statements are per table, not per feed
 FEED_STATE = (

@@ -1,6 +1,6 @@
 import pytest
 
-from newsflow.net.guard import BlockedURL, NetGuard, is_public_address
+from newsflow.net import BlockedURL, NetGuard, is_public_address
 
 
 def fake_resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]

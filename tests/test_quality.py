@@ -21,10 +21,14 @@ from typing import Any
 
 import pytest
 
+from newsflow import quality as q
 from newsflow.models import Article, TopicRow
-from newsflow.quality import suites as q
+from newsflow.quality.expectations import suite_fingerprint
+from newsflow.quality.frames import ARTICLE_COLUMNS, ARTICLE_REQUIRED, BODY_SOURCES
+from newsflow.quality.gxexpectations import load_gx
+from newsflow.quality.project import DOCS_SITE
 from newsflow.urls import article_id, canonical_url, stable_id
-from newsflow.warehouse.store import Warehouse
+from newsflow.warehouse import Warehouse
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 TOPICS = ["border", "diplomacy", "aid"]
@@ -101,7 +105,7 @@ def make_article(n: int, **changes: Any) -> Article:
     return Article(**fields)
 
 
-def failed_names(report: q.ValidationReport) -> dict[int, set[str]]:
+def failed_names(report: q.ValidationOutcome) -> dict[int, set[str]]:
     return {row: {r.split(":", 1)[0] for r in reasons} for row, reasons in report.failed_rows.items()}
 
 
@@ -118,7 +122,7 @@ def project_files(root: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def gx_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("gx")
-    q.setup(root)
+    q.GXProject(root).setup()
     yield root
 
 
@@ -134,21 +138,18 @@ def project_copy(gx_root: Path, tmp_path: Path) -> Path:
 
 
 def test_importing_the_module_does_not_import_gx_or_pandas() -> None:
-    code = (
-        "import sys, newsflow.quality.suites; "
-        "print('great_expectations' in sys.modules, 'pandas' in sys.modules)"
-    )
+    code = "import sys, newsflow.quality; print('great_expectations' in sys.modules, 'pandas' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
 
 def test_article_columns_are_derived_from_the_article_record() -> None:
     fields = {f.name for f in dataclasses.fields(Article)}
-    assert set(q.ARTICLE_COLUMNS) == fields | {"topics", "_row"}
-    assert q.ARTICLE_COLUMNS["published_at"] == "Timestamp"
-    assert q.ARTICLE_COLUMNS["word_count"] == q.ARTICLE_COLUMNS["http_status"] == "int64"
-    assert q.ARTICLE_COLUMNS["topics"] == "list"
-    assert set(q.ARTICLE_REQUIRED) >= {
+    assert set(ARTICLE_COLUMNS) == fields | {"topics", "_row"}
+    assert ARTICLE_COLUMNS["published_at"] == "Timestamp"
+    assert ARTICLE_COLUMNS["word_count"] == ARTICLE_COLUMNS["http_status"] == "int64"
+    assert ARTICLE_COLUMNS["topics"] == "list"
+    assert set(ARTICLE_REQUIRED) >= {
         "article_id",
         "canonical_url",
         "url",
@@ -158,7 +159,7 @@ def test_article_columns_are_derived_from_the_article_record() -> None:
         "body_hash",
         "fetched_at",
     }
-    assert set(q.BODY_SOURCES) == {"extracted", "feed_content", "feed_summary"}
+    assert set(BODY_SOURCES) == {"extracted", "feed_content", "feed_summary"}
     frame = q.articles_frame([make_article(0), make_article(1)], {make_article(0).article_id: ["aid"]})
     q.check_schema(frame, q.ARTICLES_SUITE)
     assert frame["topics"].tolist() == [["aid"], []]
@@ -189,18 +190,19 @@ def test_a_clean_batch_passes_quietly_and_builds_its_data_docs(
     topics = {articles[0].article_id: ["diplomacy"], articles[2].article_id: ["aid", "border"]}
     report = q.GXProject(gx_root).validate(q.articles_frame(articles, topics), "articles", "clean-1", NOW)
 
-    assert report.success and report.rows_failed == 0 and report.failed_rows == {}
-    assert (report.rows_evaluated, report.rows_passed) == (6, 6)
-    assert set(report.per_expectation) == set(q.ARTICLE_EXPECTATIONS)
-    assert not any(report.per_expectation.values())
-    assert report.validated_at == NOW
+    run = report.run
+    assert run.success and run.rows_failed == 0 and report.failed_rows == {}
+    assert (run.rows_evaluated, run.rows_passed) == (6, 6)
+    assert set(run.per_expectation) == set(q.ARTICLE_EXPECTATIONS)
+    assert not any(run.per_expectation.values())
+    assert run.validated_at == NOW
     routed = q.route(articles, report, max_failed_share=0.2)
     assert routed.passed == articles and routed.quarantined == [] and not routed.over_threshold
 
-    assert report.data_docs_path is not None and not Path(report.data_docs_path).is_absolute()
-    page = gx_root / report.data_docs_path
+    assert run.data_docs_path is not None and not Path(run.data_docs_path).is_absolute()
+    page = gx_root / run.data_docs_path
     assert page.is_file() and gx_root in page.resolve().parents
-    assert "clean-1" in report.data_docs_path
+    assert "clean-1" in run.data_docs_path
     assert (gx_root / "gx/uncommitted/data_docs/local_site/index.html").is_file()
     out, err = capfd.readouterr()
     assert "Calculating Metrics" not in out + err  # progress bars stay out of task logs
@@ -239,9 +241,10 @@ def test_bad_rows_fail_with_the_expectations_they_broke_and_the_rest_pass(gx_roo
         11: {"word_count_bounds", "fetched_at_not_future"},
         12: {"title_length"},
     }
-    assert report.rows_failed == 11 and report.rows_passed == 2 and not report.success
-    assert report.per_expectation["article_id_unique"] == 2
-    assert report.per_expectation["published_at_not_future"] == 1
+    run = report.run
+    assert run.rows_failed == 11 and run.rows_passed == 2 and not run.success
+    assert run.per_expectation["article_id_unique"] == 2
+    assert run.per_expectation["published_at_not_future"] == 1
     assert report.failed_rows[2] == [
         f"published_at_not_future: {q.ARTICLE_EXPECTATIONS['published_at_not_future']}"
     ]
@@ -276,7 +279,8 @@ def test_routed_rows_and_the_run_fit_the_warehouse(gx_root: Path, tmp_path: Path
                     NOW,
                 ],
             )
-        row = report.as_row()
+        run = report.run
+        row = {**dataclasses.asdict(run), "per_expectation": json.dumps(run.per_expectation, sort_keys=True)}
         wh.con.execute(
             f"INSERT INTO validation_runs ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
             list(row.values()),
@@ -373,7 +377,7 @@ def test_validate_refuses_a_missing_project_and_bad_arguments(tmp_path: Path, gx
 def test_setup_is_idempotent_and_updates_a_stale_suite(project_copy: Path) -> None:
     before = project_files(project_copy)
     assert "great_expectations.yml" in before and "checkpoints/articles.json" in before
-    q.setup(project_copy)
+    q.GXProject(project_copy).setup()
     assert project_files(project_copy) == before  # a second set-up writes nothing
 
     path = project_copy / "gx" / "expectations" / "articles.json"
@@ -384,13 +388,13 @@ def test_setup_is_idempotent_and_updates_a_stale_suite(project_copy: Path) -> No
     frame = q.articles_frame([make_article(0)])
     with pytest.raises(q.ValidationPipelineError, match="differs from the code: run setup"):
         q.GXProject(project_copy).validate(frame, "articles", "stale-1", NOW)
-    q.setup(project_copy)
-    assert q.GXProject(project_copy).validate(frame, "articles", "stale-2", NOW).success
+    q.GXProject(project_copy).setup()
+    assert q.GXProject(project_copy).validate(frame, "articles", "stale-2", NOW).run.success
     updated = json.loads(path.read_text())
-    assert updated["meta"]["newsflow_fingerprint"] == q.suite_fingerprint("articles")
+    assert updated["meta"]["newsflow_fingerprint"] == suite_fingerprint("articles")
     assert len(updated["expectations"]) == len(q.SUITES["articles"])
     settled = project_files(project_copy)
-    q.setup(project_copy)
+    q.GXProject(project_copy).setup()
     assert project_files(project_copy) == settled
 
 
@@ -402,7 +406,9 @@ def test_the_project_names_no_config_variables_file(project_copy: Path) -> None:
     frame = q.articles_frame([make_article(0)])
     garbage = project_copy / "gx" / "uncommitted" / "config_variables.yml"
     garbage.write_text("key: [unclosed\n")  # parsing this file would raise
-    assert q.GXProject(project_copy).validate(frame, "articles", "vars-1", NOW, topic_names=TOPICS).success
+    assert (
+        q.GXProject(project_copy).validate(frame, "articles", "vars-1", NOW, topic_names=TOPICS).run.success
+    )
 
     # A project set up by an older newsflow (GX's scaffold names the file) is updated by set-up.
     text = re.sub(
@@ -415,16 +421,20 @@ def test_the_project_names_no_config_variables_file(project_copy: Path) -> None:
     with pytest.raises(Exception, match="unclosed|flow sequence|while parsing"):
         q.GXProject(project_copy).validate(frame, "articles", "vars-2", NOW, topic_names=TOPICS)
     garbage.write_text("{}\n")  # set-up opens the project as it is, so the file must parse for it
-    q.setup(project_copy)
+    q.GXProject(project_copy).setup()
     garbage.write_text("key: [unclosed\n")
-    assert q.GXProject(project_copy).validate(frame, "articles", "vars-3", NOW, topic_names=TOPICS).success
+    assert (
+        q.GXProject(project_copy).validate(frame, "articles", "vars-3", NOW, topic_names=TOPICS).run.success
+    )
 
 
 def test_one_batch_validates_both_suites_and_builds_their_data_docs_once(project_copy: Path) -> None:
     articles = [make_article(n) for n in range(3)]
     rows = [TopicRow(a.article_id, "aid", "lex-1+0123456789", 0.5, True, {}) for a in articles]
     frames = [(q.articles_frame(articles), q.ARTICLES_SUITE), (q.topics_frame(rows, NOW), q.TOPICS_SUITE)]
-    reports = q.GXProject(project_copy).validate_all(frames, "batch-1", NOW, topic_names=TOPICS)
+    reports = [
+        r.run for r in q.GXProject(project_copy).validate_all(frames, "batch-1", NOW, topic_names=TOPICS)
+    ]
     assert [(r.suite, r.rows_evaluated, r.success) for r in reports] == [
         (q.ARTICLES_SUITE, 3, True),
         (q.TOPICS_SUITE, 3, True),
@@ -442,8 +452,10 @@ def test_one_batch_validates_both_suites_and_builds_their_data_docs_once(project
     path.write_text(json.dumps(old))
     with pytest.raises(q.ValidationPipelineError, match="run setup"):
         q.GXProject(project_copy).validate_all(frames[:1], "batch-2", NOW, topic_names=TOPICS)
-    q.setup(project_copy)
-    assert q.GXProject(project_copy).validate_all(frames[:1], "batch-3", NOW, topic_names=TOPICS)[0].success
+    q.GXProject(project_copy).setup()
+    assert (
+        q.GXProject(project_copy).validate_all(frames[:1], "batch-3", NOW, topic_names=TOPICS)[0].run.success
+    )
 
 
 def test_data_docs_reuse_compiled_templates_and_render_a_suite_page_once_per_version(
@@ -454,7 +466,7 @@ def test_data_docs_reuse_compiled_templates_and_render_a_suite_page_once_per_ver
     project = q.GXProject(project_copy)
     frames = [(q.articles_frame([make_article(n) for n in range(3)]), q.ARTICLES_SUITE)]
     suite_page = project.data_docs_dir / "expectations" / f"{q.ARTICLES_SUITE}.html"
-    first = project.validate_all(frames, "docs-1", NOW, topic_names=TOPICS)[0]
+    first = project.validate_all(frames, "docs-1", NOW, topic_names=TOPICS)[0].run
     rendered = suite_page.stat().st_mtime_ns
 
     compiled: list[str | None] = []
@@ -465,7 +477,7 @@ def test_data_docs_reuse_compiled_templates_and_render_a_suite_page_once_per_ver
         return compile_template(self, source, name, *a, **k)
 
     monkeypatch.setattr(jinja2.Environment, "compile", counting)
-    second = project.validate_all(frames, "docs-2", NOW + timedelta(minutes=1), topic_names=TOPICS)[0]
+    second = project.validate_all(frames, "docs-2", NOW + timedelta(minutes=1), topic_names=TOPICS)[0].run
     assert second.data_docs_path and (project_copy / second.data_docs_path).is_file()
     assert first.data_docs_path and (project_copy / first.data_docs_path).is_file()
     assert compiled == []  # every template came from the bytecode cache of the first build
@@ -477,7 +489,7 @@ def test_data_docs_reuse_compiled_templates_and_render_a_suite_page_once_per_ver
     stale["meta"]["newsflow_fingerprint"] = "0" * 16
     stale["expectations"] = stale["expectations"][:3]
     path.write_text(json.dumps(stale))
-    q.setup(project_copy)
+    q.GXProject(project_copy).setup()
     assert not suite_page.exists()
     project.validate_all(frames, "docs-3", NOW + timedelta(minutes=2), topic_names=TOPICS)
     assert suite_page.is_file() and suite_page.stat().st_mtime_ns != rendered
@@ -486,16 +498,16 @@ def test_data_docs_reuse_compiled_templates_and_render_a_suite_page_once_per_ver
 
 def _index_built_by(project: q.GXProject, builder: dict[str, Any]) -> str:
     """The Data Docs index as ``builder`` (a site_index_builder config) renders it from the stored results."""
-    gx = q._gx()
+    gx = load_gx()
     ctx = gx.get_context(mode="file", project_root_dir=str(project.root))
     sites = dict(ctx.variables.data_docs_sites)
-    sites[q.DOCS_SITE] = {**sites[q.DOCS_SITE], "site_index_builder": builder}
+    sites[DOCS_SITE] = {**sites[DOCS_SITE], "site_index_builder": builder}
     ctx.variables.data_docs_sites = sites  # in memory only
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     # one suite page and the index (the index lists every stored result that has a page)
     suite_page = ExpectationSuiteIdentifier(q.TOPICS_SUITE)
-    ctx.build_data_docs(site_names=[q.DOCS_SITE], resource_identifiers=[suite_page])
+    ctx.build_data_docs(site_names=[DOCS_SITE], resource_identifiers=[suite_page])
     html = (project.data_docs_dir / "index.html").read_text()
     return re.sub(r"\?d=\d{8}T\d{6}\.\d+Z", "?d=BUILD-TIME", html)  # the logo URL carries the build time
 
@@ -552,7 +564,7 @@ def _validate_in_a_process(root: str, worker: int, barrier: Any, runs: int) -> l
         report = q.GXProject(root).validate(
             q.articles_frame(batch), "articles", f"par-{worker}-{n}", NOW + timedelta(seconds=n)
         )
-        out.append((report.run_id, report.rows_failed))
+        out.append((report.run.run_id, report.run.rows_failed))
     return out
 
 
@@ -583,13 +595,13 @@ def test_parallel_validations_in_two_processes_do_not_corrupt_the_project(gx_roo
     assert index.rstrip().endswith("</html>")
     # the project still works for the next run
     report = q.GXProject(gx_root).validate(q.articles_frame([make_article(0)]), "articles", "after-par", NOW)
-    assert report.success
+    assert report.run.success
 
 
 def test_prune_results_keeps_only_the_newest_n_per_suite(project_copy: Path) -> None:
     project = q.GXProject(project_copy)
     frame = q.articles_frame([make_article(0)])
-    reports = [project.validate(frame, "articles", f"prune-{n}", NOW + timedelta(days=n)) for n in range(4)]
+    runs = [project.validate(frame, "articles", f"prune-{n}", NOW + timedelta(days=n)).run for n in range(4)]
     project.validate(q.topics_frame([], NOW), q.TOPICS_SUITE, "prune-topics", NOW, topic_names=TOPICS)
     results = project.gx_dir / "uncommitted" / "validations"
 
@@ -598,16 +610,16 @@ def test_prune_results_keeps_only_the_newest_n_per_suite(project_copy: Path) -> 
 
     counts = {suite: len(stored(suite)) for suite in q.SUITES}  # the copy holds earlier tests' runs too
     assert counts["articles"] >= 4 and counts["article_topics"] >= 1
-    removed = q.prune_results(project_copy, keep=2)
+    removed = q.GXProject(project_copy).prune_results(keep=2)
     assert {suite: len(stored(suite)) for suite in q.SUITES} == {s: min(2, n) for s, n in counts.items()}
     assert removed == sum(max(0, n - 2) for n in counts.values())
     kept = {p.relative_to(results / "articles").parts[0] for p in stored("articles")}
     assert kept == {"prune-2", "prune-3"}
-    assert all((project_copy / r.data_docs_path).is_file() for r in reports[2:] if r.data_docs_path)
-    assert not any((project_copy / r.data_docs_path).exists() for r in reports[:2] if r.data_docs_path)
+    assert all((project_copy / r.data_docs_path).is_file() for r in runs[2:] if r.data_docs_path)
+    assert not any((project_copy / r.data_docs_path).exists() for r in runs[:2] if r.data_docs_path)
     index = (project.data_docs_dir / "index.html").read_text()
     assert "prune-3" in index and "prune-0" not in index
-    assert q.prune_results(project_copy, keep=2) == 0
+    assert q.GXProject(project_copy).prune_results(keep=2) == 0
 
 
 def test_the_data_docs_template_cache_can_only_save_time(tmp_path: Path) -> None:

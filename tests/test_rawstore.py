@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsflow.articles.rawstore import RawStore
+from newsflow.articles import RawStore
 
 
 def test_put_get_and_retention(tmp_path: Path) -> None:

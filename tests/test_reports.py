@@ -34,7 +34,7 @@ PLUGIN_FILE = ROOT / "plugins" / "newsflow_plugin.py"
 INGEST_RUN_ID = "manual__2026-11-20T08:00:00+00:00"
 """The Airflow-style run id of the staged ingest run (its staging folder name is the validation run id)."""
 STAGED = "manual__2026-11-20T08_00_00_00_00"
-"""``newsflow.run.stages.run_dir(home, INGEST_RUN_ID).name``."""
+"""``newsflow.run.run_dir(home, INGEST_RUN_ID).name``."""
 
 pytestmark = pytest.mark.integration
 
@@ -76,12 +76,12 @@ def _wire(srv: TestServer, name: str, items: list[tuple[str, datetime]]) -> None
 
 def build_home(root: Path) -> Path:
     """A data directory with a warehouse, its published snapshot and GX results, made by the pipeline."""
-    from newsflow.config.loader import load_feeds_file
+    from newsflow import run as stages
+    from newsflow.config import load_feeds_file
     from newsflow.quality.gate import ensure_project
-    from newsflow.run import stages
-    from newsflow.run.cycle import run_cycle
-    from newsflow.sample.server import StaticSite
-    from newsflow.topics.stage import make_classifier
+    from newsflow.run import run_cycle
+    from newsflow.sample import StaticSite
+    from newsflow.topics import make_classifier
 
     home = root / "home"
     home.mkdir(parents=True)
@@ -188,7 +188,7 @@ def client(plugin: ModuleType, home_dir: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_quality_report_shows_the_pipelines_runs(home_dir: Path) -> None:
-    from newsflow.ui.reports import quality_report
+    from newsflow.ui import quality_report
 
     report = quality_report(home_dir / "warehouse.duckdb", home_dir)
     assert report is not None
@@ -202,7 +202,8 @@ def test_quality_report_shows_the_pipelines_runs(home_dir: Path) -> None:
         (5, 3, {"published_at_not_future": 3}),
         (6, 2, {"published_at_not_future": 1, "title_length": 1}),
     ]
-    assert all(r.docs_page and (home_dir / "quality").rglob(Path(r.docs_page).name) for r in report.runs)
+    pages = [report.docs.of(r) for r in report.runs]
+    assert all(p and (home_dir / "quality").rglob(Path(p).name) for p in pages)
     assert [r.run_id for r in report.trend][:2] == [STAGED, STAGED]  # oldest first for the chart
     reasons = {r.expectation: r for r in report.reasons}
     assert list(reasons) == ["published_at_not_future", "title_length"]
@@ -215,7 +216,7 @@ def test_quality_report_shows_the_pipelines_runs(home_dir: Path) -> None:
 
 
 def test_warehouse_report_shows_articles_feeds_and_health(home_dir: Path) -> None:
-    from newsflow.ui.reports import NO_TOPIC, warehouse_report
+    from newsflow.ui import NO_TOPIC, warehouse_report
 
     report = warehouse_report(home_dir / "warehouse.duckdb")
     assert report is not None
@@ -238,8 +239,8 @@ def test_warehouse_report_shows_articles_feeds_and_health(home_dir: Path) -> Non
 
 
 def test_dag_runs_map_to_their_staging_runs(home_dir: Path) -> None:
-    from newsflow.run.stages import run_dir
-    from newsflow.ui.reports import run_report, staging_names
+    from newsflow.run import run_dir, staging_names
+    from newsflow.ui import run_report
 
     assert staging_names("news_ingest", INGEST_RUN_ID, home_dir) == [run_dir(home_dir, INGEST_RUN_ID).name]
     assert run_dir(home_dir, INGEST_RUN_ID).name == STAGED
@@ -257,7 +258,7 @@ def test_dag_runs_map_to_their_staging_runs(home_dir: Path) -> None:
 def test_run_report_lists_quarantined_rows(home_dir: Path) -> None:
     from markupsafe import escape
 
-    from newsflow.ui.reports import quality_report, render_run, run_report
+    from newsflow.ui import quality_report, render_run, run_report
 
     quality = quality_report(home_dir / "warehouse.duckdb", home_dir)
     assert quality is not None
@@ -281,7 +282,7 @@ def test_run_report_lists_quarantined_rows(home_dir: Path) -> None:
 
 
 def test_pages_render_real_rows_and_charts(home_dir: Path) -> None:
-    from newsflow.ui.reports import quality_report, render_quality, render_warehouse, warehouse_report
+    from newsflow.ui import quality_report, render_quality, render_warehouse, warehouse_report
 
     page = render_quality(quality_report(home_dir / "warehouse.duckdb", home_dir), base="/newsflow")
     assert page.count('<tr class="run') == 6 and f'data-run-id="{STAGED}"' in page
@@ -297,7 +298,7 @@ def test_pages_render_real_rows_and_charts(home_dir: Path) -> None:
 
 
 def test_pages_without_a_warehouse(tmp_path: Path) -> None:
-    from newsflow.ui.reports import quality_report, render_quality, render_warehouse, warehouse_report
+    from newsflow.ui import quality_report, render_quality, render_warehouse, warehouse_report
 
     assert quality_report(tmp_path / "none.duckdb", tmp_path) is None
     assert "No warehouse yet" in render_quality(None, base="/newsflow")
@@ -417,8 +418,8 @@ def test_traversal_is_refused(client: Any, home_dir: Path, tmp_path: Path) -> No
         "/newsflow/docs/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/warehouse.duckdb",
         "/newsflow/docs/..%2f..%2f..%2f..%2f..%2fwarehouse.duckdb",
         f"/newsflow/docs/{quote(str(home_dir / 'warehouse.duckdb'), safe='')}",
-        "/newsflow/static/vendor/%2e%2e/%2e%2e/reports.py",
-        "/newsflow/static/vendor/..%2f..%2freports.py",
+        "/newsflow/static/vendor/%2e%2e/%2e%2e/pages.py",
+        "/newsflow/static/vendor/..%2f..%2fpages.py",
         "/newsflow/docs/static/..%2f..%2f..%2f..%2f..%2f..%2fwarehouse.duckdb",
         "/newsflow/docs/static/%2e%2e/index.html",  # public route: static assets only
         "/newsflow/docs/static/..%2fvalidations%2fx.png",
@@ -469,7 +470,7 @@ def test_plugin_wiring(plugin: ModuleType) -> None:
 
 def test_prune_data_docs_bounds_retention(home_dir: Path, tmp_path: Path) -> None:
     from newsflow.quality.datadocs import docs_dir, prune_data_docs
-    from newsflow.ui.reports import quality_report
+    from newsflow.ui import quality_report
 
     copy = tmp_path / "home"
     shutil.copytree(home_dir, copy)
@@ -480,5 +481,5 @@ def test_prune_data_docs_bounds_retention(home_dir: Path, tmp_path: Path) -> Non
     assert len(after) == 2
     report = quality_report(copy / "warehouse.duckdb", copy)
     assert report is not None
-    assert sum(r.docs_page is not None for r in report.runs) == 2  # the others show "pruned"
+    assert sum(report.docs.of(r) is not None for r in report.runs) == 2  # the others show "pruned"
     assert prune_data_docs(tmp_path / "nothing-here", keep=1) == 0

@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from newsflow.config.loader import FeedConfig, load_feeds_file
-from newsflow.feeds.schedule import failure_interval, healthy_interval, publisher_hint_min
+from newsflow.config import FeedConfig, load_feeds_file
+from newsflow.feeds import failure_interval, healthy_interval, publisher_hint_min
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SETTINGS = load_feeds_file().settings  # min 5, default 15, max 360, backoff cap 1440 minutes

@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 
 from factories import rss_of
-from newsflow.config.loader import FeedsFile, load_feeds_file
-from newsflow.models import HostPause
-from newsflow.quality.gate import ensure_project
-from newsflow.run import stages
-from newsflow.run.staging import write_records
-from newsflow.sample.server import StaticSite
-from newsflow.warehouse.store import Warehouse
+from newsflow import run as stages
+from newsflow.config import FeedsFile, load_feeds_file
+from newsflow.models import HostPause, ItemOutcome
+from newsflow.quality import ensure_project
+from newsflow.run import ingest as ingest_stages
+from newsflow.run.parquet import write_records
+from newsflow.sample import StaticSite
+from newsflow.warehouse import Warehouse
 
 TOPICS = ["border", "diplomacy", "aid"]
 KEYS = {
@@ -89,14 +90,14 @@ def fetch_task_dies_after_its_requests(
     monkeypatch: pytest.MonkeyPatch, cfg: FeedsFile, batch: str, home: Path
 ) -> None:
     """A fetch task's first try: every request made, then the task fails before staging its outcomes."""
-    real = stages.fetch_articles
+    real = ingest_stages.fetch_articles
 
     def crash(*args: Any, **kwargs: Any) -> Any:
         real(*args, **kwargs)
         raise RuntimeError("the task died after its requests")
 
     with monkeypatch.context() as m:
-        m.setattr(stages, "fetch_articles", crash)
+        m.setattr(ingest_stages, "fetch_articles", crash)
         with pytest.raises(RuntimeError, match="died"):
             stages.fetch_stage(cfg, batch, home=home)
 
@@ -395,7 +396,7 @@ def test_a_retried_fetch_task_refetches_nothing_its_first_attempt_downloaded(
 ) -> None:
     """A fetch task that dies after its downloads (killed, timed out, a broken worker pool) leaves them in its
     journal: Airflow's retry requests no page again, stages every outcome, then drops the journal."""
-    from newsflow.run.staging import read_records
+    from newsflow.run.parquet import read_records
 
     with StaticSite(port=0) as site:
         cfg, home = config(tmp_path, site), tmp_path / "home"
@@ -407,7 +408,7 @@ def test_a_retried_fetch_task_refetches_nothing_its_first_attempt_downloaded(
         staged = stages.fetch_stage(cfg, batch, home=home)  # Airflow's retry
         assert {p: n for p, n in site.hits.items() if p.startswith("/articles/")} == first
     assert not stages.batch_journal(Path(batch)).exists()
-    outcomes = read_records(Path(staged["path"]), stages.ItemOutcome)
+    outcomes = read_records(Path(staged["path"]), ItemOutcome)
     assert staged["loaded"] == sum(o.status == "loaded" for o in outcomes) >= len(first) - 1
     assert all(o.article is None or o.article.raw_path for o in outcomes)  # the raw store has the pages
     stages.finish_ingest(run_id="r", home=home)
@@ -423,7 +424,7 @@ def test_a_load_with_nothing_new_publishes_the_feed_state_not_the_whole_snapshot
     (which planning reads) and leaves the analysts' snapshot, a copy of the whole file, for a load that
     changes content or for when it is older than ``snapshot_max_age_min``. Planning never polls a feed early
     for it: it plans with the state the last load wrote."""
-    from newsflow.warehouse.store import open_feed_state, snapshot_path, state_path
+    from newsflow.warehouse import open_feed_state, snapshot_path, state_path
 
     with StaticSite(port=0) as site:
         cfg, home = config(tmp_path, site), tmp_path / "home"

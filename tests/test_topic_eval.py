@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_shared
-from newsflow.topics.classifier import Classifier
+from newsflow.topics import Classifier
 from newsflow.topics.evaluation import EvalDataError, evaluate, format_report, main, read_labelled
 
 REPO = Path(__file__).resolve().parents[1]

@@ -11,10 +11,9 @@ import yaml
 from conftest import SHARED, need_shared
 from newsflow.cli import main
 from newsflow.models import Batch
-from newsflow.run.cycle import reclassify
-from newsflow.topics.classifier import DEFAULT_TAXONOMY_FILE
-from newsflow.topics.stage import classify_articles, make_classifier
-from newsflow.warehouse.store import Warehouse
+from newsflow.run import reclassify
+from newsflow.topics import DEFAULT_TAXONOMY_FILE, classify_articles, make_classifier
+from newsflow.warehouse import Warehouse
 from test_warehouse import NOW, loaded, make_item, poll
 
 

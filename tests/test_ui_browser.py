@@ -373,8 +373,8 @@ def test_path_traversal_is_refused(server: Server) -> None:
         "/newsflow/docs/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/warehouse.duckdb",
         "/newsflow/docs/..%2f..%2f..%2f..%2f..%2fwarehouse.duckdb",
         f"/newsflow/docs/{quote(str(server.home / 'warehouse.duckdb'), safe='')}",
-        "/newsflow/static/vendor/../../reports.py",
-        "/newsflow/static/vendor/%2e%2e/%2e%2e/reports.py",
+        "/newsflow/static/vendor/../../pages.py",
+        "/newsflow/static/vendor/%2e%2e/%2e%2e/pages.py",
     ):
         status, body = server.get(path, token=server.token)
         assert status == 404, path

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from factories import loaded as loaded_outcome
-from newsflow.config.loader import FeedConfig
+from newsflow.config import FeedConfig
 from newsflow.models import (
     Article,
     Batch,
@@ -19,9 +19,9 @@ from newsflow.models import (
     PollResult,
     is_not_fetched,
 )
-from newsflow.run.cycle import select_due
+from newsflow.run import select_due
 from newsflow.urls import canonical_url, host_key
-from newsflow.warehouse.store import Warehouse, WarehouseError, migrations
+from newsflow.warehouse import Warehouse, WarehouseError, migrations
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

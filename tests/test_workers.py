@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from newsflow.workers.pool import WorkerCrashed, WorkerPool, WorkerTimeout
+from newsflow.workers import WorkerCrashed, WorkerPool, WorkerTimeout
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +52,7 @@ def test_workers_start_where_the_main_module_cannot_be_imported_again(tmp_path: 
             if __name__ != "__main__":
                 raise SystemExit("the parent's main module was imported again in a worker")
             sys.path.insert(0, {str(ROOT / "include")!r})
-            from newsflow.workers.pool import WorkerPool
+            from newsflow.workers import WorkerPool
             with WorkerPool(2) as pool:
                 pids = set([pool.call(os.getpid) for _ in range(8)])
                 print("in-process" if pool.in_process else "workers", len(pids), os.getpid() in pids)

@@ -13,14 +13,17 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from newsflow.warehouse.store import Warehouse
+    from _typeshed import DataclassInstance
 
-from newsflow.config.loader import (
+    from newsflow.warehouse import Warehouse
+
+from newsflow.config import (
     DEFAULT_FEEDS_FILE,
     ConfigError,
     FeedsFile,
@@ -31,13 +34,6 @@ from newsflow.config.loader import (
 
 SAMPLE_SITE_HOST = "127.0.0.1:8765"
 """Where the packaged feeds file expects the bundled sample site (``newsflow serve-sample``'s default)."""
-
-FEED_HEALTH_SQL = """
-SELECT name, last_status, last_http_status AS http, last_success_at, consecutive_failures AS failures,
-       next_poll_at, poll_interval_min AS interval_min, left(last_error, 60) AS last_error
-FROM feeds
-ORDER BY consecutive_failures DESC, last_success_at NULLS FIRST, name
-"""
 
 
 def _json_default(value: object) -> str:
@@ -65,6 +61,14 @@ def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str =
         print(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
+def print_records(
+    kind: type[DataclassInstance], records: Sequence[DataclassInstance], fmt: str = "table"
+) -> None:
+    """Print query records of the dataclass ``kind`` like :func:`print_rows`, a column per field."""
+    columns = [f.name for f in fields(kind)]
+    print_rows(columns, [tuple(getattr(r, c) for c in columns) for r in records], fmt)
+
+
 def _reader_args(p: argparse.ArgumentParser, *, formats: bool = True) -> None:
     _warehouse_arg(p)
     if formats:
@@ -87,7 +91,7 @@ def _warehouse_arg(p: argparse.ArgumentParser) -> None:
 
 def _reader(args: argparse.Namespace) -> Warehouse:
     """The published snapshot (never waits for a load), or with --live the warehouse file itself."""
-    from newsflow.warehouse.store import WarehouseError, open_for_reading
+    from newsflow.warehouse import WarehouseError, open_for_reading
 
     path = args.warehouse or default_warehouse()
     wh = open_for_reading(path, live=args.live)
@@ -97,7 +101,7 @@ def _reader(args: argparse.Namespace) -> Warehouse:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from newsflow.run.cycle import run_cycle
+    from newsflow.run import run_cycle
 
     config = load_feeds_file(args.feeds)
     warehouse = args.warehouse or default_warehouse()
@@ -124,9 +128,8 @@ def _gate_verdict(share: float, max_share: float) -> int:
 
 def cmd_quality_setup(args: argparse.Namespace) -> int:
     """Create (or update) the Great Expectations project once, before tasks run it in parallel."""
-    from newsflow.config.loader import data_home
-    from newsflow.quality.gate import quality_root
-    from newsflow.quality.suites import GXProject
+    from newsflow.config import data_home
+    from newsflow.quality import GXProject, quality_root
 
     project = GXProject(quality_root(data_home()))
     project.root.mkdir(parents=True, exist_ok=True)
@@ -151,9 +154,9 @@ def sample_feeds(port: int) -> FeedsFile:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Serve the bundled sample site on loopback, run one cycle on the packaged feeds, show the result."""
-    from newsflow.run.cycle import run_cycle
-    from newsflow.sample.server import StaticSite
-    from newsflow.warehouse.store import Warehouse
+    from newsflow.run import run_cycle
+    from newsflow.sample import StaticSite
+    from newsflow.warehouse import Warehouse, queries
 
     warehouse = args.warehouse or default_warehouse()
     try:
@@ -167,11 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         summary = run_cycle(sample_feeds(site.port), warehouse, force=True)
         print("\n".join(summary.lines()))
     with Warehouse(warehouse, read_only=True) as wh:
-        cols, rows = wh.query(
-            "SELECT feed, left(title, 60) AS title, language, word_count AS words, topics FROM v_articles "
-            "ORDER BY published_at DESC"
-        )
-        print_rows(cols, rows)
+        print_records(queries.ArticleLine, queries.latest_articles(wh))
         violations = wh.ledger_violations()
     print(f"ledger: {'every item accounted for' if not violations else f'{len(violations)} VIOLATIONS'}")
     print(f"warehouse: {warehouse}  ({time.monotonic() - t0:.1f} s)")
@@ -187,49 +186,45 @@ def cmd_sql(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
+    from newsflow.warehouse import queries
+
     with _reader(args) as wh:
-        cols, rows = wh.query(FEED_HEALTH_SQL)
-    print_rows(cols, rows, args.format)
+        statuses = queries.feed_statuses(wh)
+    print_records(queries.FeedStatus, statuses, args.format)
     return 0
-
-
-STATUS_SQL = {
-    "feeds": "SELECT count(*), count(*) FILTER (WHERE consecutive_failures > 0), max(last_polled_at) "
-    "FROM feeds",
-    "items": "SELECT status, count(*) FROM items GROUP BY 1 ORDER BY 1",
-    "articles": "SELECT count(*), count(*) FILTER (WHERE body_source <> 'extracted'), max(updated_at) "
-    "FROM articles",
-    "topics": "SELECT t, count(*) FROM (SELECT unnest(topics) AS t FROM v_articles) GROUP BY 1 ORDER BY 1",
-}
 
 
 def last_loaded_run(home: Path) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """(manifest, load counts) of the most recently loaded staging run, if any."""
-    markers = sorted((home / "staging").glob("*/loaded.json"), key=lambda p: p.stat().st_mtime)
-    if not markers:
-        return None
-    folder = markers[-1].parent
-    return json.loads((folder / "manifest.json").read_text()), json.loads(markers[-1].read_text())
+    from newsflow.run import loaded_runs
+
+    runs = [r for r in loaded_runs(home) if r.is_complete]
+    return (runs[-1].manifest(), runs[-1].loaded()) if runs else None
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """What the warehouse holds, whether the ledger is sound, and where things are."""
-    from newsflow.config.loader import data_home
-    from newsflow.warehouse.store import snapshot_path
+    from newsflow.config import data_home
+    from newsflow.run import staging_root
+    from newsflow.warehouse import queries, snapshot_path
 
     path = args.warehouse or default_warehouse()
     with _reader(args) as wh:
-        q = {k: wh.query(v)[1] for k, v in STATUS_SQL.items()}
+        feeds = queries.feed_counts(wh)
+        items = queries.items_by_status(wh)
+        articles = queries.article_counts(wh)
+        topics = queries.topic_counts(wh)
         version = wh.schema_version()
         violations = wh.ledger_violations()
         pauses = [p for p in wh.host_pauses() if p.until > datetime.now(UTC)]
-    feeds_total, failing, last_poll = q["feeds"][0]
-    articles, fallback, last_change = q["articles"][0]
     print(f"warehouse: {path} (schema v{version}); analysts' snapshot: {snapshot_path(path)}")
-    print(f"feeds:     {feeds_total} known, {failing} failing, last poll {last_poll}")
-    print("items:     " + (", ".join(f"{n} {status}" for status, n in q["items"]) or "none yet"))
-    print(f"articles:  {articles} ({fallback} from feed text), last change {last_change}")
-    print("topics:    " + (", ".join(f"{n} {t}" for t, n in q["topics"]) or "none assigned"))
+    print(f"feeds:     {feeds.known} known, {feeds.failing} failing, last poll {feeds.last_poll}")
+    print("items:     " + (", ".join(f"{n} {status}" for status, n in items.items()) or "none yet"))
+    print(
+        f"articles:  {articles.articles} ({articles.from_feed_text} from feed text), "
+        f"last change {articles.last_change}"
+    )
+    print("topics:    " + (", ".join(f"{n} {t}" for t, n in topics.items()) or "none assigned"))
     print(f"ledger:    {'every item accounted for' if not violations else f'{len(violations)} VIOLATIONS'}")
     for p in pauses:  # a host that asked for a pause: none of its feeds or pages is requested till then
         print(f"paused:    {p.host} until {p.until.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC ({p.reason})")
@@ -244,14 +239,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{done['failed']} failed; "
             f"articles {done['articles_inserted']} loaded, {done['articles_updated']} updated"
         )
-    print(f"data:      raw HTML in {home / 'raw'}, staging in {home / 'staging'}")
+    print(f"data:      raw HTML in {home / 'raw'}, staging in {staging_root(home)}")
     return 1 if violations else 0
 
 
 def cmd_reclassify(args: argparse.Namespace) -> int:
     """Re-score with ``--taxonomy``, else the taxonomy of the feeds file (``--feeds``, else the one the DAGs
     use: ``$NEWSFLOW_FEEDS`` or the packaged default), so the CLI and ``news_reclassify`` agree."""
-    from newsflow.run.cycle import reclassify
+    from newsflow.run import reclassify
 
     taxonomy = args.taxonomy
     if taxonomy is None:
@@ -273,13 +268,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_topics(args: argparse.Namespace) -> int:
-    from newsflow.topics.evaluation import run
+    from newsflow.topics import run_eval_topics
 
-    return run(args)
+    return run_eval_topics(args)
 
 
 def cmd_serve_sample(args: argparse.Namespace) -> int:
-    from newsflow.sample.server import StaticSite
+    from newsflow.sample import StaticSite
 
     with StaticSite(port=args.port, host=args.host) as site:
         print(f"serving the sample site at {site.base_url} (Ctrl-C to stop)", flush=True)
@@ -352,11 +347,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_reclassify)
 
-    from newsflow.topics.evaluation import build_parser as eval_parser
+    from newsflow.topics import eval_topics_parser
 
     p = sub.add_parser(
         "eval-topics",
-        parents=[eval_parser()],
+        parents=[eval_topics_parser()],
         add_help=False,
         help="score the classifier on a labelled JSONL file",
     )
@@ -388,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         import duckdb
 
-        from newsflow.warehouse.store import WarehouseError
+        from newsflow.warehouse import WarehouseError
 
         if isinstance(exc, WarehouseError | duckdb.Error):
             print(f"newsflow: {exc}", file=sys.stderr)

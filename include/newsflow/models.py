@@ -167,6 +167,17 @@ class ValidationRun:
     success: bool
     data_docs_path: str | None
 
+    @property
+    def pass_rate(self) -> float | None:
+        """Rows passed / rows evaluated (None for an empty batch)."""
+        return self.rows_passed / self.rows_evaluated if self.rows_evaluated else None
+
+    @property
+    def failing(self) -> list[tuple[str, int]]:
+        """Expectations with unexpected rows and how many, most first."""
+        found = ((name, int(n)) for name, n in self.per_expectation.items() if n)
+        return sorted(found, key=lambda kv: (-kv[1], kv[0]))
+
 
 @dataclass
 class Batch:

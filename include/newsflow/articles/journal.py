@@ -17,7 +17,7 @@ from typing import Any
 
 from newsflow.articles.rawstore import write_gzip
 from newsflow.models import FeedItem, ItemOutcome
-from newsflow.net.fetcher import Response
+from newsflow.net import Response
 
 
 class DownloadJournal:

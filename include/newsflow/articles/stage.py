@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from newsflow.articles.extraction import EXTRACTOR, choose_body, detect_language, extract_page
 from newsflow.articles.journal import DownloadJournal
 from newsflow.articles.rawstore import RawStore
-from newsflow.config.loader import Settings
+from newsflow.config import Settings
 from newsflow.models import NOT_FETCHED, Article, FeedItem, ItemOutcome, is_not_fetched
-from newsflow.net.fetcher import Fetcher, FetchError, Response
-from newsflow.net.robots import RobotsPolicy, policy_for
+from newsflow.net import Fetcher, FetchError, Response, RobotsPolicy, policy_for
 from newsflow.urls import article_id, canonical_url, is_http_url, same_site
-from newsflow.workers.pool import IN_PROCESS, WorkerCrashed, WorkerPool, WorkerTimeout, worker_count
+from newsflow.workers import IN_PROCESS, WorkerCrashed, WorkerPool, WorkerTimeout, worker_count
 
 LOGGER = logging.getLogger(__name__)
 HTML_TYPES = ("text/html", "application/xhtml+xml", "")

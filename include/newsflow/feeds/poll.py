@@ -20,11 +20,11 @@ from typing import Any
 import feedparser
 import feedparser.api
 
-from newsflow.articles.extraction import language_code
-from newsflow.config.loader import FeedConfig, Settings
+from newsflow.articles import language_code
+from newsflow.config import FeedConfig, Settings
 from newsflow.feeds.schedule import failure_interval, healthy_interval, next_poll, publisher_hint_min
 from newsflow.models import FeedItem, FeedState, PollResult
-from newsflow.net.fetcher import Fetcher, FetchError, parse_retry_after
+from newsflow.net import Fetcher, FetchError, parse_retry_after
 from newsflow.urls import canonical_url, stable_id
 
 LOGGER = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
-from newsflow.config.loader import FeedConfig, Settings
+from newsflow.config import FeedConfig, Settings
 
 _SY_PERIOD_MIN = {"hourly": 60.0, "daily": 1440.0, "weekly": 10080.0, "monthly": 43200.0, "yearly": 525600.0}
 _MAX_AGE_RE = re.compile(r"max-age\s*=\s*(\d+)", re.IGNORECASE)

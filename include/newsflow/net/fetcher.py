@@ -23,7 +23,7 @@ from urllib.parse import urljoin
 import httpcore
 import httpx
 
-from newsflow.config.loader import Settings
+from newsflow.config import Settings
 from newsflow.models import HostPause
 from newsflow.net.guard import BlockedURL, NetGuard
 from newsflow.urls import host_key

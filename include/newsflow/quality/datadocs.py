@@ -18,6 +18,9 @@ import mimetypes
 import re
 from pathlib import Path
 
+from newsflow.quality.gate import quality_root
+from newsflow.quality.project import GXProject
+
 LOGGER = logging.getLogger(__name__)
 
 VENDOR_DIR = Path(__file__).resolve().parents[1] / "ui" / "static" / "vendor"
@@ -83,7 +86,7 @@ _EXTERNAL_HREF_RE = re.compile(r"""\shref=(["'])https?://(?!(?:127\.0\.0\.1|loca
 _EXTERNAL_SRC_RE = re.compile(r"""\ssrc=(["'])https?://(?!(?:127\.0\.0\.1|localhost)[:/"'])[^"']*\1""")
 _EXTERNAL_CSS_URL_RE = re.compile(r"""url\(\s*(["']?)https?://(?!(?:127\.0\.0\.1|localhost)[:/])[^)]*\)""")
 TEXT_SUFFIXES = frozenset({".html", ".css"})
-CSP = (
+DOCS_CSP = (
     "sandbox allow-scripts; default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'none'; "
     "object-src 'none'; base-uri 'self'; form-action 'none'; frame-ancestors 'self'"
@@ -152,9 +155,6 @@ def vendor_file(relative: str) -> Path | None:
 
 def docs_dir(home: Path) -> Path:
     """The Data Docs site of the GX project in the data directory ``home``."""
-    from newsflow.quality.gate import quality_root
-    from newsflow.quality.suites import GXProject
-
     return GXProject(quality_root(home)).data_docs_dir
 
 
@@ -165,8 +165,6 @@ def docs_url_path(home: Path, data_docs_path: str | None) -> str | None:
     """
     if not data_docs_path:
         return None
-    from newsflow.quality.gate import quality_root
-
     site = docs_dir(home)
     page = resolve_under(quality_root(home), data_docs_path)
     if page is None or not page.is_relative_to(site.resolve()):
@@ -203,9 +201,6 @@ def prune_data_docs(home: Path, keep: int) -> int:
     Call it from the daily maintenance DAG; it takes the GX project's lock, so it is safe next to a running
     validation. Returns the number of results removed.
     """
-    from newsflow.quality.gate import quality_root
-    from newsflow.quality.suites import GXProject
-
     project = GXProject(quality_root(home))
     if not project.is_set_up():
         return 0

@@ -3,7 +3,7 @@
 Failing articles (and articles whose topic rows fail) are not loaded: their items end ``quarantined`` with the
 expectations they failed, and the rows are kept whole in ``quarantine``. Nothing is dropped. When the failing
 share passes ``max_quarantine_share`` the caller loads (so the quarantine is written) and then fails loudly.
-An expectation that errors raises :class:`newsflow.quality.suites.ValidationPipelineError`: a pipeline
+An expectation that errors raises :class:`~newsflow.quality.errors.ValidationPipelineError`: a pipeline
 error, not bad rows. GX is imported only when a batch is validated.
 """
 
@@ -18,15 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from newsflow.models import Article, Batch, ItemOutcome, QuarantineRecord, ValidationRun
-from newsflow.quality.suites import (
-    ARTICLES_SUITE,
-    TOPICS_SUITE,
-    GXProject,
-    ValidationReport,
-    articles_frame,
-    route,
-    topics_frame,
-)
+from newsflow.quality.frames import ARTICLES_SUITE, TOPICS_SUITE, articles_frame, topics_frame
+from newsflow.quality.project import GXProject
+from newsflow.quality.routing import route
 
 
 class QuarantineShareExceeded(RuntimeError):
@@ -35,8 +29,10 @@ class QuarantineShareExceeded(RuntimeError):
 
 @dataclass(frozen=True)
 class GateResult:
+    """The validated batch, this gate's validation runs, and the share of new articles that failed."""
+
     batch: Batch
-    reports: list[ValidationReport]
+    runs: list[ValidationRun]
     failed_share: float
 
 
@@ -52,20 +48,6 @@ def ensure_project(home: Path) -> GXProject:
         project.root.mkdir(parents=True, exist_ok=True)
         project.setup()
     return project
-
-
-def _as_run(report: ValidationReport, now: datetime) -> ValidationRun:
-    return ValidationRun(
-        run_id=report.run_id,
-        suite=report.suite,
-        validated_at=report.validated_at or now,
-        rows_evaluated=report.rows_evaluated,
-        rows_passed=report.rows_passed,
-        rows_failed=report.rows_failed,
-        per_expectation=dict(report.per_expectation),
-        success=report.success,
-        data_docs_path=report.data_docs_path,
-    )
 
 
 def validate_batch(
@@ -86,14 +68,15 @@ def validate_batch(
     frames = [(articles_frame(articles, assigned), ARTICLES_SUITE)]
     if batch.topics:
         frames.append((topics_frame(batch.topics, now), TOPICS_SUITE))
-    reports = project.validate_all(frames, run_id, now, topic_names=topic_names)
+    validations = project.validate_all(frames, run_id, now, topic_names=topic_names)
+    runs = [v.run for v in validations]
     reasons: dict[str, list[str]] = {}
     records: dict[str, dict[str, Any]] = {}
-    for bad in route(articles, reports[0]).quarantined:
+    for bad in route(articles, validations[0]).quarantined:
         reasons.setdefault(bad.original.article_id, []).extend(bad.reasons)
         records[bad.original.article_id] = bad.record
     if batch.topics:
-        for bad_topic in route(batch.topics, reports[1]).quarantined:
+        for bad_topic in route(batch.topics, validations[1]).quarantined:
             row = bad_topic.original
             reasons.setdefault(row.article_id, []).extend(
                 f"topic {row.topic}: {r}" for r in bad_topic.reasons
@@ -131,7 +114,7 @@ def validate_batch(
         outcomes=outcomes,
         topics=[t for t in batch.topics if t.article_id not in reasons],
         quarantine=batch.quarantine + quarantine,
-        validations=batch.validations + [_as_run(r, now) for r in reports],
+        validations=batch.validations + runs,
     )
     failed = len({a for a in reasons if a in first})
-    return GateResult(validated, reports, failed / len(articles) if articles else 0.0)
+    return GateResult(validated, runs, failed / len(articles) if articles else 0.0)

@@ -1,18 +1,13 @@
 """GX Data Docs site pieces that keep a batch's Data Docs build cheap: views that keep their compiled Jinja
 templates, and an index builder that reads only what the index shows of each stored result.
 
-GX builds new view objects, each with a new Jinja environment, for every Data Docs build, so every batch
-recompiled the same ~50 templates: a batch's build took 0.24-0.28 s compiling them and 0.14 s loading them
-compiled (0.08-0.10 s now that a suite's own page is not rebuilt with every batch). These views are GX's own
-with a Jinja bytecode cache: the compiled templates are kept per user in the system temp directory (Jinja's
-``FileSystemBytecodeCache`` default, which refuses a directory it does not own), so a new process loads them
-instead of compiling. The GX project names these classes in its Data Docs site (see :data:`SITE_VIEWS`); GX
-imports this module only when it builds Data Docs.
-
-GX's index builder also deserialises every stored validation result (marshmallow, every expectation's result)
-on every build, only to read its success flag and asset name: with the 200 results per suite that the default
-retention keeps, a batch's build took 1.0-1.3 s instead of 0.1 s with none. :class:`SummaryIndexBuilder` reads
-those few fields from the stored JSON instead (0.43-0.48 s with 200 per suite; ``bench/bench_quality.py``).
+GX builds new views, each with a new Jinja environment, for every Data Docs build, so every build compiled the
+same templates again. These views are GX's own with a Jinja bytecode cache: the compiled templates are kept
+per user in the system temp directory (Jinja's ``FileSystemBytecodeCache`` default, which refuses a directory
+it does not own), so a new process loads them instead of compiling. GX's index builder also deserialises
+every stored validation result on every build only to read its success flag and asset name:
+:class:`SummaryIndexBuilder` reads those fields from the stored JSON instead. The GX project names these
+classes in its Data Docs site (see :data:`SITE_VIEWS`); GX imports this module only when it builds Data Docs.
 """
 
 from __future__ import annotations

@@ -1,35 +1,30 @@
-"""The stages of one ingestion cycle, as functions the CLI and the Airflow DAGs both call.
+"""``newsflow run``: one ingestion cycle in this process, made of the same stage functions the DAGs run.
 
-``select_due`` and ``plan_items`` read the warehouse; ``poll_feeds`` and ``fetch_articles`` (in
-:mod:`newsflow.articles.stage`) touch only the network and the raw store; ``Warehouse.load_batch`` is the only
-write. ``run_cycle`` chains them for one process.
+The cycle holds the warehouse (the one writer) from the start, so it plans against it rather than the
+snapshot, and shares one fetcher (each host's pace across polls and pages) and one set of worker processes
+(extraction, then classification) between its stages. Its staging folder is removed once the cycle ends:
+the raw store keeps the pages, the warehouse the rest.
 """
 
 from __future__ import annotations
 
-import logging
+import shutil
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsflow.articles.rawstore import RawStore
-from newsflow.articles.stage import extraction_workers, fetch_articles
-from newsflow.config.loader import FeedConfig, FeedsFile, Settings, data_home
-from newsflow.feeds.poll import poll_feed
-from newsflow.feeds.schedule import is_due
-from newsflow.models import Batch, FeedState, HostPause, PollResult, is_not_fetched
-from newsflow.net.fetcher import Fetcher
-from newsflow.net.guard import NetGuard
-from newsflow.quality.gate import GateResult, ensure_project, validate_batch
-from newsflow.topics.stage import classifier_pool, classify_articles, classify_texts, make_classifier
-from newsflow.urls import host_of
-from newsflow.warehouse.store import LoadStats, Warehouse, active_pauses
-
-LOGGER = logging.getLogger(__name__)
+from newsflow.articles import RawStore, extraction_workers
+from newsflow.config import FeedsFile, data_home
+from newsflow.models import ItemOutcome, is_not_fetched
+from newsflow.run.curate import classify_runs, gate_verdict, load_runs, validate_runs
+from newsflow.run.ingest import fetch_stage, make_fetcher, plan_polls, plan_stage, planned, poll_group
+from newsflow.run.layout import RunFolder
+from newsflow.run.parquet import read_records
+from newsflow.topics import classifier_pool, make_classifier
+from newsflow.warehouse import LoadStats, Warehouse
 
 
 @dataclass
@@ -82,49 +77,6 @@ class CycleSummary:
         return out
 
 
-def make_fetcher(config: FeedsFile) -> Fetcher:
-    return Fetcher(config.settings, NetGuard(config.allow_hosts))
-
-
-def select_due(
-    feeds: Sequence[FeedConfig],
-    states: dict[str, FeedState],
-    now: datetime,
-    force: bool = False,
-    pauses: Sequence[HostPause] = (),
-) -> list[FeedConfig]:
-    """Feeds whose next poll time has come (all of them with ``force``), except those on a host whose pause
-    (``Retry-After``) is still on: politeness is never forced."""
-    paused = active_pauses(pauses, now)
-    return [
-        f
-        for f in feeds
-        if (force or is_due(states.get(f.name, FeedState(f.name)).next_poll_at, now))
-        and host_of(f.url) not in paused
-    ]
-
-
-def poll_feeds(
-    feeds: Sequence[FeedConfig],
-    states: dict[str, FeedState],
-    fetcher: Fetcher,
-    settings: Settings,
-    *,
-    max_items: int | None = None,
-    now: datetime | None = None,
-) -> list[PollResult]:
-    """Poll feeds concurrently; one broken feed never stops the others."""
-    if not feeds:
-        return []
-
-    def one(feed: FeedConfig) -> PollResult:
-        state = states.get(feed.name, FeedState(feed.name))
-        return poll_feed(feed, state, fetcher, settings, max_items=max_items, now=now)
-
-    with ThreadPoolExecutor(max_workers=min(settings.concurrency, len(feeds))) as pool:
-        return list(pool.map(one, feeds))
-
-
 def run_cycle(
     config: FeedsFile,
     warehouse_path: Path,
@@ -135,102 +87,103 @@ def run_cycle(
     force: bool = False,
     now: datetime | None = None,
 ) -> CycleSummary:
-    """One full cycle in this process: poll due feeds, fetch new articles, load everything."""
+    """One full cycle in this process: poll due feeds, fetch new articles, classify, validate, load."""
     now = now or datetime.now(UTC)
+    home = home or data_home()
+    run_id = f"cli-{now:%Y%m%dT%H%M%S%f}"
+    run = RunFolder.of(home, run_id)
+    try:
+        return _chain(config, warehouse_path, home, run_id, run, feed_names, max_items, force, now)
+    finally:
+        shutil.rmtree(run.path, ignore_errors=True)
+
+
+def _chain(
+    config: FeedsFile,
+    warehouse_path: Path,
+    home: Path,
+    run_id: str,
+    run: RunFolder,
+    feed_names: list[str] | None,
+    max_items: int | None,
+    force: bool,
+    now: datetime,
+) -> CycleSummary:
     summary = CycleSummary()
-    raw = RawStore(home or data_home())
+    settings = config.settings
     with Warehouse(warehouse_path) as wh, make_fetcher(config) as fetcher:
         with summary.timed("poll"):
-            states, stored = wh.feed_states(), wh.host_pauses()
-            fetcher.honour(stored, now)  # no request to a host before the end of the pause it asked for
-            feeds = config.selected(feed_names)
-            due = select_due(feeds, states, now, force or bool(feed_names), stored)
-            summary.feeds_skipped = len(feeds) - len(due)
-            polls = poll_feeds(due, states, fetcher, config.settings, max_items=max_items, now=now)
-            plan = wh.plan(polls, config.settings.max_item_attempts, pauses=fetcher.pauses(), now=now)
+            specs = plan_polls(
+                config, warehouse_path, feed_names=feed_names, force=force, now=now, home=home, reader=wh
+            )
+            summary.feeds_skipped = len(config.selected(feed_names)) - len(specs)
+            polls = poll_group(
+                config,
+                specs,
+                run_id=run_id,
+                home=home,
+                group="cycle",
+                max_items=max_items,
+                fetcher=fetcher,
+                now=now,
+            )
+            batches = plan_stage(
+                config,
+                run_id=run_id,
+                home=home,
+                warehouse=warehouse_path,
+                batch_size=None,
+                reader=wh,
+                now=now,
+            )
+        plan = planned(home, run_id)
         # A cycle that brings nothing new (the usual one) neither starts workers, classifies nor validates.
-        classifier = make_classifier(config.taxonomy) if plan.to_fetch else None
-        workers = extraction_workers(config.settings, len(plan.to_fetch))
+        classifier = make_classifier(config.taxonomy) if plan["to_fetch"] else None
+        workers = extraction_workers(settings, plan["to_fetch"])
+        articles = 0
         with ExitStack() as stack:
-            # One set of worker processes extracts the pages, then classifies the articles.
-            pool = None
+            pool = None  # one set of worker processes extracts the pages, then classifies the articles
             if classifier is not None and workers > 1:
                 pool = stack.enter_context(
-                    classifier_pool(classifier, workers, call_timeout_s=config.settings.extract_timeout_s)
+                    classifier_pool(classifier, workers, call_timeout_s=settings.extract_timeout_s)
                 )
             with summary.timed("fetch+extract"):
-                outcomes = fetch_articles(
-                    plan.to_fetch, fetcher, config.settings, raw, attempts=plan.attempts, pool=pool
-                )
-            articles = [o.article for o in outcomes if o.article is not None]
-            topics = []
-            if classifier is not None and articles:
+                for batch in batches:
+                    fetch_stage(config, batch, home=home, fetcher=fetcher, pool=pool, journal=False, now=now)
+            outcomes = [o for b in batches for o in read_records(run.outcome_file(Path(b)), ItemOutcome)]
+            if classifier is not None and any(o.article is not None for o in outcomes):
                 with summary.timed("classify"):
-                    topics = classify_articles(articles, classifier, workers=workers, pool=pool)
-        batch = Batch(
-            polls=polls,
-            outcomes=plan.duplicates + plan.paused + outcomes,
-            topics=topics,
-            host_pauses=fetcher.pauses(),
-        )
-        gate = GateResult(batch, [], 0.0)
+                    articles = classify_runs([run.path], classifier, workers=workers, pool=pool)
         if classifier is not None and articles:
+            from newsflow.quality import ensure_project
+
             with summary.timed("validate"):
-                gate = validate_batch(
-                    batch,
-                    ensure_project(home or data_home()),
-                    run_id=f"cli-{now:%Y%m%dT%H%M%S%f}",
-                    now=now,
-                    topic_names=classifier.topics,
-                )
+                ensure_project(home)
+                validate_runs([str(run.path)], home=home, topic_names=classifier.topics, now=now)
         with summary.timed("load"):
-            stats = wh.load_batch(gate.batch, now=now)
-            wh.publish(
-                changed_content=stats.changed_content, max_age_s=config.settings.snapshot_max_age_min * 60
+            load_runs(
+                [str(run.path)],
+                warehouse=warehouse_path,
+                snapshot_max_age_s=settings.snapshot_max_age_min * 60,
+                writer=wh,
+                now=now,
             )
-    summary.quarantine_share = gate.failed_share
-    summary.raw_pruned = raw.prune(config.settings.raw_html_retention_days, now=now)
+    marker = run.loaded()
+    summary.load = LoadStats(**{f.name: marker[f.name] for f in fields(LoadStats)})
+    summary.quarantine_share = (gate_verdict(run.path) or {}).get("failed_share", 0.0)
+    summary.raw_pruned = RawStore(home).prune(settings.raw_html_retention_days, now=now)
     summary.feeds_polled = len(polls)
     summary.feeds_failed = sum(1 for p in polls if p.failed)
     summary.feeds_not_modified = sum(1 for p in polls if p.status in ("not_modified", "unchanged"))
     summary.items_seen = sum(len(p.items) for p in polls)
-    summary.items_known = plan.known_unchanged
+    summary.items_known = plan["known_unchanged"]
     left = sum(1 for o in outcomes if is_not_fetched(o))
-    summary.not_fetched = len(plan.paused) + left
-    summary.fetched = len(plan.to_fetch) - left
-    summary.load = stats
+    summary.not_fetched = plan["paused"] + left
+    summary.fetched = plan["to_fetch"] - left
     summary.failures = [(p.feed, p.error or "") for p in polls if p.failed]
     summary.failures += [
         (o.item.link or o.item.item_id, o.reason or "")
         for o in outcomes
         if o.status == "failed" and not is_not_fetched(o)
     ]
-    return summary
-
-
-@dataclass
-class ReclassifySummary:
-    classifier_version: str
-    articles: int = 0
-    rows_written: int = 0
-    rows_removed: int = 0
-
-
-def reclassify(
-    warehouse_path: Path, taxonomy: str | Path | None = None, batch_size: int = 5000
-) -> ReclassifySummary:
-    """Re-score every stored article with the current taxonomy, replacing other versions' rows.
-
-    No refetch; idempotent (a second run with the same taxonomy writes nothing); each batch commits on its
-    own, so an interrupted run resumes by running again.
-    """
-    classifier = make_classifier(taxonomy)
-    summary = ReclassifySummary(classifier.version)
-    with Warehouse(warehouse_path) as wh:
-        for rows in wh.articles_for_classification(batch_size):
-            stats = wh.store_topics(classify_texts(rows, classifier))
-            summary.articles += len(rows)
-            summary.rows_written += stats.topic_rows_written
-            summary.rows_removed += stats.topic_rows_removed
-        wh.publish()
     return summary

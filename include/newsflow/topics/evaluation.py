@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from newsflow.topics.classifier import Classifier, TaxonomyError, load_taxonomy
+from newsflow.topics.classifier import Classifier
+from newsflow.topics.taxonomy import TaxonomyError, load_taxonomy
 
 LOGGER = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_parser(prog: str = "newsflow eval-topics") -> argparse.ArgumentParser:
+def eval_topics_parser(prog: str = "newsflow eval-topics") -> argparse.ArgumentParser:
     """The argument parser of ``eval-topics`` (reusable as a subcommand)."""
     parser = argparse.ArgumentParser(
         prog=prog, description="Score the topic classifier on a labelled JSONL file."
@@ -178,7 +179,7 @@ def build_parser(prog: str = "newsflow eval-topics") -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
+def run_eval_topics(args: argparse.Namespace) -> int:
     """Run ``eval-topics`` with parsed arguments; returns the exit code."""
     try:
         classifier = Classifier(load_taxonomy(args.taxonomy))
@@ -198,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """``eval-topics FILE [--json] [--taxonomy PATH] [--fail-under F1]``."""
-    return run(build_parser().parse_args(argv))
+    return run_eval_topics(eval_topics_parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The classification stage: score articles against the taxonomy and turn the scores into topic rows.
 
-It opens no database; :meth:`newsflow.warehouse.store.Warehouse.store_topics` writes the rows (replacing any
+It opens no database; :meth:`newsflow.warehouse.Warehouse.store_topics` writes the rows (replacing any
 other classifier version's rows for the same articles), so re-classifying after a taxonomy change needs no
 refetch and running it twice changes nothing.
 """
@@ -12,12 +12,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from newsflow.models import Article, TopicRow
-from newsflow.topics.classifier import Classifier, load_taxonomy
-from newsflow.workers.pool import WorkerCrashed, WorkerPool, WorkerTimeout
+from newsflow.topics.classifier import Classifier
+from newsflow.topics.taxonomy import load_taxonomy
+from newsflow.workers import WorkerCrashed, WorkerPool, WorkerTimeout
 
 LOGGER = logging.getLogger(__name__)
-MIN_TEXTS_FOR_PROCESSES = 256  # measured break-even: ~180 articles (1.5 ms each; 2 workers start in 0.1 s)
-MIN_TEXTS_FOR_POOL = 64  # with the workers already running (classifier_pool): measured break-even ~64 texts
+MIN_TEXTS_FOR_PROCESSES = 256  # fewer texts are scored sooner here than by workers started for them
+MIN_TEXTS_FOR_POOL = 64  # workers already running (classifier_pool) pay off for smaller batches
 _worker_classifier: Classifier | None = None
 
 

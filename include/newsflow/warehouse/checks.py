@@ -17,7 +17,8 @@ from typing import Any
 
 import duckdb
 
-from newsflow.warehouse.store import Warehouse, WarehouseError, migrations
+from newsflow.warehouse.db import WarehouseError, migrations
+from newsflow.warehouse.store import Warehouse
 
 MAX_DETAILS = 10  # offending rows shown per check; the count is always exact
 
@@ -166,7 +167,7 @@ def build_parser(prog: str = "newsflow check") -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``check`` with parsed arguments: 0 when every invariant holds, 1 when not, 2 if it cannot open."""
-    from newsflow.config.loader import default_warehouse
+    from newsflow.config import default_warehouse
 
     path = args.warehouse or default_warehouse()
     try:

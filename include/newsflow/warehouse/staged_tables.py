@@ -1,11 +1,14 @@
-"""The Arrow schemas of the tables a load stages for its set-based statements: one row per record, named and
-typed as the warehouse's columns (JSON as text, cast in SQL), so each table is written by one statement."""
+"""The tables a load stages for its set-based statements, and :func:`staged` to register one: one row per
+record, named and typed as the warehouse's columns (JSON as text, cast in SQL), so each table is written by
+one statement."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 TS = pa.timestamp("us", tz="UTC")
@@ -113,6 +116,22 @@ RETRY_COLUMNS = [
 PAUSE_COLUMNS = [("host", pa.string()), ("until", TS), ("reason", pa.string()), ("recorded_at", TS)]
 
 
-def staged_table(columns: Sequence[tuple[str, pa.DataType]], rows: Iterable[dict[str, Any]]) -> pa.Table:
-    schema = pa.schema(columns)
-    return pa.Table.from_pylist(list(rows), schema=schema)
+def changed(*columns: str) -> str:
+    """SQL that is true when the staged row ``s`` differs from the stored row ``t`` in any of ``columns``."""
+    return " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in columns)
+
+
+@contextlib.contextmanager
+def staged(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    columns: Sequence[tuple[str, pa.DataType]],
+    rows: Iterable[dict[str, Any]],
+) -> Iterator[None]:
+    """``rows`` as a view ``name`` for set-based statements (one statement per table per batch)."""
+    con.register(name, pa.Table.from_pylist(list(rows), schema=pa.schema(columns)))
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 from typing import Any, TypeVar
 
-from newsflow.config.loader import Settings
+from newsflow.config import Settings
 
 LOGGER = logging.getLogger(__name__)
 PRELOAD = ["newsflow.workers.preload", "newsflow.articles.stage", "newsflow.topics.stage"]

@@ -26,7 +26,7 @@ def _prepare_without_main(data: Mapping[str, Any]) -> None:
 
 spawn.prepare = _prepare_without_main  # this server process only: the workers it forks inherit it
 
-from newsflow.articles.extraction import warm_up  # noqa: E402 (after the hook, so nothing below can need __main__)
+from newsflow.articles import warm_up  # noqa: E402 (after the hook, so nothing below can need __main__
 
 try:
     warm_up()

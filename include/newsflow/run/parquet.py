@@ -8,11 +8,12 @@ written to a temporary name and renamed, so a reader never sees half a file.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,59 +57,89 @@ def arrow_type(hint: Any) -> pa.DataType:
 
 
 def arrow_fields(cls: type) -> list[pa.Field]:
+    return [pa.field(name, arrow_type(hint)) for name, hint in _fields(cls)]
+
+
+Convert = Callable[[Any], Any]
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, type hint) of each field: resolving the hints is the slow part, done once per class."""
     hints = typing.get_type_hints(cls)
-    return [pa.field(f.name, arrow_type(hints[f.name])) for f in dataclasses.fields(cls)]
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
 
-def _to_plain(value: Any, hint: Any) -> Any:
+@functools.cache
+def _encoder(hint: Any) -> Convert | None:
+    """How a (non-None) field value becomes Arrow-compatible; None when it already is."""
     hint = _strip_optional(hint)
-    if value is None:
-        return None
     origin = typing.get_origin(hint)
     if origin is dict or hint is dict:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+        return lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False)
     if origin in (tuple, list):
-        inner = typing.get_args(hint)[0]
-        return [_to_plain(v, inner) for v in value]
-    if dataclasses.is_dataclass(hint):
-        return to_record(value)
-    return value
+        inner = _encoder(typing.get_args(hint)[0])
+        return list if inner is None else lambda v: [None if x is None else inner(x) for x in v]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return to_record
+    return None
 
 
-def _from_plain(value: Any, hint: Any) -> Any:
+@functools.cache
+def _decoder(hint: Any) -> Convert | None:
+    """How a (non-None) value read back becomes the field's value again; None when it already is."""
     hint = _strip_optional(hint)
-    if value is None:
-        return None
     origin = typing.get_origin(hint)
     if origin is dict or hint is dict:
-        return json.loads(value)
-    if origin is tuple:
-        inner = typing.get_args(hint)[0]
-        return tuple(_from_plain(v, inner) for v in value)
-    if origin is list:
-        inner = typing.get_args(hint)[0]
-        return [_from_plain(v, inner) for v in value]
+        return json.loads
+    if origin in (tuple, list):
+        inner = _decoder(typing.get_args(hint)[0])
+        wrap: Convert = tuple if origin is tuple else list
+        return wrap if inner is None else lambda v: wrap(None if x is None else inner(x) for x in v)
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return from_record(hint, value)
-    return value
+        return functools.partial(from_record, hint)
+    return None
+
+
+@functools.cache
+def _encoders(cls: Any) -> tuple[tuple[str, Convert | None], ...]:
+    return tuple((name, _encoder(hint)) for name, hint in _fields(cls))
+
+
+@functools.cache
+def _decoders(cls: Any) -> tuple[tuple[str, Convert | None], ...]:
+    return tuple((name, _decoder(hint)) for name, hint in _fields(cls))
 
 
 def to_record(obj: Any) -> dict[str, Any]:
     """A dataclass instance as a dict of Arrow-compatible values."""
-    hints = typing.get_type_hints(type(obj))
-    return {f.name: _to_plain(getattr(obj, f.name), hints[f.name]) for f in dataclasses.fields(obj)}
+    out = {}
+    kind: Any = type(obj)  # a class, hashable (mypy cannot tell)
+    for name, encode in _encoders(kind):
+        value = getattr(obj, name)
+        out[name] = value if encode is None or value is None else encode(value)
+    return out
 
 
 def from_record(cls: type[T], record: dict[str, Any]) -> T:
     """Rebuild a dataclass instance from :func:`to_record`'s output."""
-    hints = typing.get_type_hints(cls)
-    assert dataclasses.is_dataclass(cls)
-    return cls(**{f.name: _from_plain(record.get(f.name), hints[f.name]) for f in dataclasses.fields(cls)})
+    kind: Any = cls
+    values = {}
+    for name, decode in _decoders(kind):
+        value = record.get(name)
+        values[name] = value if decode is None or value is None else decode(value)
+    return cls(**values)
+
+
+@functools.cache
+def _schema(cls: Any) -> pa.Schema:
+    return pa.schema(arrow_fields(cls))
 
 
 def write_records(path: Path, cls: type[T], records: Sequence[T]) -> Path:
     """Write records atomically as one Parquet file (an empty list writes an empty file with the schema)."""
-    table = pa.Table.from_pylist([to_record(r) for r in records], schema=pa.schema(arrow_fields(cls)))
+    kind: Any = cls
+    table = pa.Table.from_pylist([to_record(r) for r in records], schema=_schema(kind))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     pq.write_table(table, tmp, compression="zstd")

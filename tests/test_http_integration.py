@@ -301,6 +301,20 @@ def test_trickling_server_hits_the_total_deadline() -> None:
         assert elapsed < 3.0
 
 
+def test_the_total_deadline_starts_when_the_request_starts_not_while_it_waits_for_its_turn() -> None:
+    with TestServer() as srv:
+        srv.route("/slow", lambda r: (time.sleep(0.6), r.reply(200, b"<html>done</html>")))
+        fetcher = fetcher_for(srv, total_timeout_s=1.0, per_host_concurrency=1)
+        with fetcher as f, ThreadPoolExecutor(3) as pool:
+            t0 = time.monotonic()
+            responses = list(pool.map(lambda _: f.get(srv.url("/slow")), range(3)))
+            waited = time.monotonic() - t0
+        # the third waited about 1.2 s for its turn, longer than total_timeout_s, and was still served
+        assert waited > 1.6
+        assert [r.status for r in responses] == [200, 200, 200]
+        assert all(r.elapsed_s < 1.0 for r in responses)
+
+
 def test_silent_server_hits_the_read_timeout() -> None:
     with TestServer() as srv:
         srv.route("/silent", lambda r: time.sleep(3))

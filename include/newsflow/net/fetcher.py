@@ -33,7 +33,7 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 BACKOFF_CODES = frozenset({429, 503})
 
 
-_REQUEST = threading.local()  # the deadline of the request this thread is making
+_REQUEST = threading.local()  # when the request this thread is making started, and its deadline
 
 
 def _time_left(timeout: float | None) -> float | None:
@@ -312,15 +312,17 @@ class Fetcher:
         self.close()
 
     def get(self, url: str, headers: Mapping[str, str] | None = None) -> Response:
-        """GET ``url`` following redirects (each hop guarded). Any HTTP status is returned, not raised."""
-        start = time.monotonic()
-        _REQUEST.deadline = start + self.settings.total_timeout_s  # bounds every socket read and write
+        """GET ``url`` following redirects (each hop guarded). Any HTTP status is returned, not raised.
+
+        The total deadline (``total_timeout_s``, all hops together) starts when the first request starts,
+        not while it waits for its turn at the host."""
+        _REQUEST.deadline = None  # set by the first hop once it has its turn; bounds every read and write
         try:
-            return self._follow(url, headers or {}, start, _REQUEST.deadline)
+            return self._follow(url, headers or {})
         finally:
             _REQUEST.deadline = None
 
-    def _follow(self, url: str, headers: Mapping[str, str], start: float, deadline: float) -> Response:
+    def _follow(self, url: str, headers: Mapping[str, str]) -> Response:
         hops: list[str] = []
         current = url
         seen = {url}
@@ -329,7 +331,7 @@ class Fetcher:
                 self.guard.check(current)
             except BlockedURL as exc:
                 raise FetchError("blocked", exc.reason, retryable=False) from exc
-            status, resp_headers, body, wire = self._one(current, headers, deadline)
+            status, resp_headers, body, wire = self._one(current, headers)
             if status in REDIRECT_CODES and "location" in resp_headers:
                 if len(hops) >= self.settings.max_redirects:
                     raise FetchError(
@@ -348,15 +350,17 @@ class Fetcher:
                 headers=resp_headers,
                 body=body,
                 wire_bytes=wire,
-                elapsed_s=time.monotonic() - start,
+                elapsed_s=time.monotonic() - _REQUEST.started,
                 redirects=tuple(hops),
             )
 
-    def _one(
-        self, url: str, headers: Mapping[str, str], deadline: float
-    ) -> tuple[int, dict[str, str], bytes, int]:
+    def _one(self, url: str, headers: Mapping[str, str]) -> tuple[int, dict[str, str], bytes, int]:
         host = host_key(url)
         slot = self.gate.acquire(host, self.not_after)
+        if _REQUEST.deadline is None:  # the first hop: the request starts now
+            _REQUEST.started = time.monotonic()
+            _REQUEST.deadline = _REQUEST.started + self.settings.total_timeout_s
+        deadline: float = _REQUEST.deadline
         limit = self.settings.max_response_bytes
         try:
             with self._client.stream("GET", url, headers=dict(headers)) as resp:

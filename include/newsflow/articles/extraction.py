@@ -25,6 +25,8 @@ _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 _WS_RE = re.compile(r"[ \t\r\f\v]+")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
 RESCUE_WORDS = 50
+TRUNCATED_SHARE = 0.3  # a precision result under 30 % of the words of the page's paragraphs may be truncated
+LONGER_BY = 2.0  # ... and the default pass's text replaces it when at least this many times as long
 BodySource = Literal["extracted", "feed_content", "feed_summary"]
 
 
@@ -123,6 +125,11 @@ def _page_metadata(tree: lxml_html.HtmlElement, url: str, need_date: bool) -> di
     }
 
 
+def _paragraph_words(tree: lxml_html.HtmlElement) -> int:
+    """Words in the page's ``<p>`` elements: a cheap upper estimate of its visible article text."""
+    return word_count(" ".join(tree.xpath("//p//text()")))
+
+
 def extract_page(html: bytes | str, url: str, *, need_date: bool = True) -> Extracted:
     """Extract main text and metadata from one page (comments and boilerplate excluded).
 
@@ -133,18 +140,31 @@ def extract_page(html: bytes | str, url: str, *, need_date: bool = True) -> Extr
         return Extracted(None, None, None, None, None, None, None)
     declared = _declared_language(tree)
     meta = _page_metadata(tree, url, need_date)
+    paragraph_words = _paragraph_words(tree)  # before extraction, which may prune the tree
     # Precision mode drops more boilerplate; ``fast`` skips the readability/jusText comparison, which
     # costs a third of the extraction time and on the 181 annotated pages gains little (mean token F1
     # 0.968 fast against 0.970 with it, 0.948 for a bare extract()). When the precision pass keeps almost
-    # nothing, a default pass with every fallback rescues the page.
+    # nothing, a default pass with every fallback rescues the page; when it keeps much less than the
+    # page's paragraphs hold, the default pass checks it for truncation.
     result = trafilatura.bare_extraction(
         tree, url=url, with_metadata=False, include_comments=False, favor_precision=True, fast=True
     )
     text = result.text if isinstance(result, Document) else None
-    if word_count(text) < RESCUE_WORDS:
+    words = word_count(text)
+    if words < RESCUE_WORDS:
         rescue = trafilatura.extract(html, url=url, include_comments=False)
-        if rescue and word_count(rescue) > word_count(text):
+        if rescue and word_count(rescue) > words:
             text = rescue
+    elif words < TRUNCATED_SHARE * paragraph_words:
+        # Precision mode sometimes keeps one fragment of a long article (on a real page: 117 words of
+        # 1,965). On a page whose paragraphs hold far more words than that, trafilatura's default pass runs
+        # on a fresh parse of the page, and its text is taken when it finds much more.
+        second = trafilatura.bare_extraction(
+            load_html(html), url=url, with_metadata=False, include_comments=False, fast=True
+        )
+        more = second.text if isinstance(second, Document) else None
+        if more and word_count(more) > LONGER_BY * words:
+            text = more
     return Extracted(
         text=normalise_text(text) if text else None,
         title=meta["title"] or None,

@@ -78,6 +78,8 @@ def make_batch(start: int, n: int, rng: random.Random, version: int = 1):  # typ
             http_status=200,
             fetched_at=NOW,
             extractor="synthetic",
+            extraction_path="precision",
+            date_source="feed",
         )
         items.append(item)
         outcomes.append(ItemOutcome(item=item, status="loaded", article_id=aid, article=article))

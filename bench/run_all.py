@@ -22,6 +22,7 @@ BENCHES: dict[str, list[str]] = {
     "parse": ["bench_parse.py"],
     "freshness": ["bench_freshness.py"],
     "quality": ["bench_quality.py"],
+    "dates": ["bench_dates.py"],
 }
 
 

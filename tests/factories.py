@@ -61,6 +61,8 @@ def loaded(
         http_status=200,
         fetched_at=NOW,
         extractor="test",
+        extraction_path="precision",
+        date_source="feed",
     )
     return ItemOutcome(item=item, status="loaded", article_id=art.article_id, article=art)
 

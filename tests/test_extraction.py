@@ -95,6 +95,43 @@ def test_fallback_to_feed_text_is_recorded() -> None:
     assert choose_body("", "<p></p>", " ", 40) is None
 
 
+def test_the_feeds_whole_article_replaces_a_fragment_the_page_gave() -> None:
+    """An extracted text that is long enough still loses to the feed's content when that holds more than
+    twice its words (the page extraction kept a fragment); at twice or less, the page's text stays."""
+    fragment = " ".join(["kept"] * 60)
+    whole = "<p>" + " ".join(["story"] * 121) + "</p>"
+    body = choose_body(fragment, whole, None, min_words=40)
+    assert body is not None and (body.source, body.word_count) == ("feed_content", 121)
+    summary = "<p>" + " ".join(["lead"] * 200) + "</p>"
+    body = choose_body(fragment, None, summary, min_words=40)
+    assert body is not None and body.source == "feed_summary"
+    body = choose_body(fragment, "<p>" + " ".join(["story"] * 120) + "</p>", None, min_words=40)
+    assert body is not None and body.source == "extracted"
+
+
+def test_the_extraction_path_names_the_pass_that_gave_the_text() -> None:
+    page = extract_page(sample_page("us-mexico-migration-talks"), "http://127.0.0.1:8765/articles/x.html")
+    assert page.text and page.path == "precision"
+    short = extract_page(b"<html><body><p>Hi.</p></body></html>", "http://example.org/")
+    assert (short.text, short.path) == ("Hi.", "precision")  # the fallback found no more: precision stays
+    assert extract_page(b"", "http://example.org/").path is None
+
+
+@pytest.mark.parametrize(
+    ("page", "path"), [("readability/engadget", "default"), ("readability/webmd-1", "fallback")]
+)
+def test_a_truncated_or_empty_precision_result_is_replaced_and_says_so(page: str, path: str) -> None:
+    """Real pages where the precision pass keeps a fragment (engadget: a caption of a long review) or almost
+    nothing: the other pass's text is taken, and ``path`` records which."""
+    manifest = need_shared(CORPUS / "articles" / "manifest.csv")
+    (row,) = [r for r in csv.DictReader(manifest.open(encoding="utf-8")) if r["id"] == page]
+    html = (CORPUS / "articles" / f"{page}.html").read_text(encoding="utf-8", errors="replace")
+    gold = (CORPUS / "articles" / f"{page}.gold.txt").read_text(encoding="utf-8")
+    got = extract_page(html, row["url"] or "http://example.org/")
+    assert got.path == path
+    assert f1(got.text, gold) >= 0.8, f1(got.text, gold)
+
+
 def test_html_to_text_keeps_paragraph_breaks() -> None:
     assert html_to_text("<p>One.</p><p>Two <i>words</i>.</p>") == "One.\nTwo words."
     assert html_to_text(None) is None

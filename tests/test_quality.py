@@ -24,7 +24,7 @@ import pytest
 from newsflow import quality as q
 from newsflow.models import Article, TopicRow
 from newsflow.quality.expectations import suite_fingerprint
-from newsflow.quality.frames import ARTICLE_COLUMNS, ARTICLE_REQUIRED, BODY_SOURCES
+from newsflow.quality.frames import ALLOWED_VALUES, ARTICLE_COLUMNS, ARTICLE_REQUIRED
 from newsflow.quality.gxexpectations import load_gx
 from newsflow.quality.project import DOCS_SITE
 from newsflow.urls import article_id, canonical_url, stable_id
@@ -100,6 +100,8 @@ def make_article(n: int, **changes: Any) -> Article:
         http_status=200,
         fetched_at=NOW - timedelta(minutes=3),
         extractor="trafilatura-2.3.1",
+        extraction_path="precision",
+        date_source="feed",
     )
     fields.update(changes)
     return Article(**fields)
@@ -159,7 +161,9 @@ def test_article_columns_are_derived_from_the_article_record() -> None:
         "body_hash",
         "fetched_at",
     }
-    assert set(BODY_SOURCES) == {"extracted", "feed_content", "feed_summary"}
+    assert set(ALLOWED_VALUES["body_source"]) == {"extracted", "feed_content", "feed_summary"}
+    assert set(ALLOWED_VALUES["extraction_path"]) == {"precision", "default", "fallback"}
+    assert set(ALLOWED_VALUES["date_source"]) == {"feed", "page", "feed_updated"}
     frame = q.articles_frame([make_article(0), make_article(1)], {make_article(0).article_id: ["aid"]})
     q.check_schema(frame, q.ARTICLES_SUITE)
     assert frame["topics"].tolist() == [["aid"], []]

@@ -43,6 +43,8 @@ class FeedItem:
     published_at: datetime | None
     entry_hash: str
     language: str | None = None  # declared by the entry (xml:lang) or the feed (<language>)
+    dated_by_update: bool = False
+    """``published_at`` is the entry's last-update date: it gives no publication date."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,12 @@ class Article:
     http_status: int | None
     fetched_at: datetime
     extractor: str
+    extraction_path: Literal["precision", "default", "fallback"] | None = None
+    """Which extraction pass gave the page's text (see ``newsflow.articles.extraction.ExtractionPath``);
+    None when the page gave none."""
+    date_source: Literal["feed", "page", "feed_updated"] | None = None
+    """Where ``published_at`` came from: the entry's publication date, the page's own date (the entry had
+    none, or only an update date), or the entry's update date (the page had none either)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

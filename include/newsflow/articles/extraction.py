@@ -20,7 +20,12 @@ from trafilatura.settings import Document
 from trafilatura.utils import load_html
 
 LOGGER = logging.getLogger(__name__)
-EXTRACTOR = f"trafilatura-{trafilatura.__version__}"
+RULES_VERSION = 3
+"""The version of newsflow's own extraction rules (which passes run, when one replaces another, the fallback
+to the feed's text, the date search): bumped whenever a change to them can change what a page gives.
+3: the truncation check, the feed's longer content, the page-text date search."""
+EXTRACTOR = f"trafilatura-{trafilatura.__version__}+rules-{RULES_VERSION}"
+"""Recorded per article (``articles.extractor``): ``newsflow reextract`` updates the articles it changes."""
 _LANG_RE = re.compile(r"^[a-z]{2,3}$")
 _WS_RE = re.compile(r"[ \t\r\f\v]+")
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
@@ -28,6 +33,10 @@ RESCUE_WORDS = 50
 TRUNCATED_SHARE = 0.3  # a precision result under 30 % of the words of the page's paragraphs may be truncated
 LONGER_BY = 2.0  # ... and the default pass's text replaces it when at least this many times as long
 BodySource = Literal["extracted", "feed_content", "feed_summary"]
+ExtractionPath = Literal["precision", "default", "fallback"]
+"""Which extraction pass gave the page's text: the precision pass; trafilatura's default pass, which replaced
+a precision result much shorter than the page's paragraphs (truncated); ``extract()`` with every fallback,
+when the precision pass kept almost nothing."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,7 @@ class Extracted:
     canonical_url: str | None
     page_date: datetime | None
     declared_language: str | None
+    path: ExtractionPath | None = None
 
 
 @dataclass(frozen=True)
@@ -94,11 +104,11 @@ def _page_date(value: str | None) -> datetime | None:
 def _page_metadata(tree: lxml_html.HtmlElement, url: str, need_date: bool) -> dict[str, str | None]:
     """Title, author, site name, canonical URL and (only when asked) date, from meta tags and JSON-LD.
 
-    trafilatura's own metadata pass also runs an XPath author search and an extensive date search, which
-    together cost more than the text extraction itself; a feed already gives the date, and news pages give
-    their author in meta tags or JSON-LD.
+    trafilatura's own metadata pass also runs an XPath author search, which costs more than the text
+    extraction itself; news pages give their author in meta tags or JSON-LD. The date is searched only when
+    the feed entry gives no publication date (see :func:`_page_date_text`; ``bench/bench_dates.py`` measures
+    it on the annotated corpora).
     """
-    from htmldate import find_date
     from trafilatura.metadata import (
         examine_meta,
         extract_meta_json,
@@ -119,10 +129,21 @@ def _page_metadata(tree: lxml_html.HtmlElement, url: str, need_date: bool) -> di
         "author": author,
         "site_name": (meta.sitename or extract_sitename(tree) or "").lstrip("@") or None,
         "canonical_url": canonical,
-        "date": find_date(tree, extensive_search=False, original_date=True, url=canonical)
-        if need_date
-        else None,
+        "date": _page_date_text(tree, canonical) if need_date else None,
     }
+
+
+def _page_date_text(tree: lxml_html.HtmlElement, url: str | None) -> str | None:
+    """The page's original publication date (``YYYY-MM-DD``): from its metadata and markup (htmldate's quick
+    search), else from a search of its whole text, whose bare-year guess (``YYYY-01-01``, read off a
+    copyright line) is not taken."""
+    from htmldate import find_date
+
+    found = find_date(tree, extensive_search=False, original_date=True, url=url)
+    if found is None:
+        guess = find_date(tree, extensive_search=True, original_date=True, url=url)
+        found = None if guess is None or guess.endswith("-01-01") else guess
+    return found
 
 
 def _paragraph_words(tree: lxml_html.HtmlElement) -> int:
@@ -150,11 +171,12 @@ def extract_page(html: bytes | str, url: str, *, need_date: bool = True) -> Extr
         tree, url=url, with_metadata=False, include_comments=False, favor_precision=True, fast=True
     )
     text = result.text if isinstance(result, Document) else None
+    path: ExtractionPath | None = "precision" if text else None
     words = word_count(text)
     if words < RESCUE_WORDS:
         rescue = trafilatura.extract(html, url=url, include_comments=False)
         if rescue and word_count(rescue) > words:
-            text = rescue
+            text, path = rescue, "fallback"
     elif words < TRUNCATED_SHARE * paragraph_words:
         # Precision mode sometimes keeps one fragment of a long article (on a real page: 117 words of
         # 1,965). On a page whose paragraphs hold far more words than that, trafilatura's default pass runs
@@ -164,7 +186,7 @@ def extract_page(html: bytes | str, url: str, *, need_date: bool = True) -> Extr
         )
         more = second.text if isinstance(second, Document) else None
         if more and word_count(more) > LONGER_BY * words:
-            text = more
+            text, path = more, "default"
     return Extracted(
         text=normalise_text(text) if text else None,
         title=meta["title"] or None,
@@ -173,6 +195,7 @@ def extract_page(html: bytes | str, url: str, *, need_date: bool = True) -> Extr
         canonical_url=meta["canonical_url"] or None,
         page_date=_page_date(meta["date"]),
         declared_language=declared,
+        path=path if text else None,
     )
 
 
@@ -210,18 +233,24 @@ def html_to_text(fragment: str | None) -> str | None:
 def choose_body(
     extracted: str | None, feed_content: str | None, feed_summary: str | None, min_words: int
 ) -> Body | None:
-    """The extracted text if long enough, else the longest of feed content, feed summary or short text."""
+    """The extracted text if long enough, else the longest of feed content, feed summary or short text.
+
+    The feed's own text also replaces an extracted text that is long enough when it holds more than
+    ``LONGER_BY`` times as many words: a publisher that puts the whole article in its feed shows what a page
+    extraction that kept a fragment lost.
+    """
     extracted_words = word_count(extracted)
     candidates: list[tuple[str, BodySource, int]] = []
+    feed_content_text, feed_summary_text = html_to_text(feed_content), html_to_text(feed_summary)
+    feed: list[tuple[str | None, BodySource, int]] = [
+        (feed_content_text, "feed_content", word_count(feed_content_text)),
+        (feed_summary_text, "feed_summary", word_count(feed_summary_text)),
+    ]
     if extracted and extracted_words >= min_words:
-        candidates = [(extracted, "extracted", extracted_words)]
+        longer = [(t, s, n) for t, s, n in feed if t and n > LONGER_BY * extracted_words]
+        candidates = longer[:1] or [(extracted, "extracted", extracted_words)]
     else:
-        feed_content_text, feed_summary_text = html_to_text(feed_content), html_to_text(feed_summary)
-        counted: list[tuple[str | None, BodySource, int]] = [
-            (extracted, "extracted", extracted_words),
-            (feed_content_text, "feed_content", word_count(feed_content_text)),
-            (feed_summary_text, "feed_summary", word_count(feed_summary_text)),
-        ]
+        counted = [(extracted, "extracted", extracted_words), *feed]
         candidates = [(text, source, n) for text, source, n in counted if text and n > 0]
         candidates.sort(key=lambda c: c[2], reverse=True)
     if not candidates:

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Literal
 
 from newsflow.articles.extraction import EXTRACTOR, choose_body, detect_language, extract_page
 from newsflow.articles.journal import DownloadJournal
@@ -73,12 +74,30 @@ def download(
     return resp
 
 
+def _publication_date(
+    item: FeedItem, page_date: datetime | None
+) -> tuple[datetime | None, Literal["feed", "page", "feed_updated"] | None]:
+    """The entry's publication date; else the page's own date; else the entry's last-update date.
+
+    An entry that gives only an update date (Atom's ``<updated>``, 80 of the 1,626 entries of the 53 real
+    feeds in the shared corpus) may have been edited long after it was published: the page's original date
+    (htmldate) is the better one.
+    """
+    if item.published_at is not None and not item.dated_by_update:
+        return item.published_at, "feed"
+    if page_date is not None:
+        return page_date, "page"
+    if item.published_at is not None:
+        return item.published_at, "feed_updated"
+    return None, None
+
+
 def build_outcome(
     item: FeedItem, url: str, status: int, html: bytes, min_body_words: int, attempts: int = 1
 ) -> ItemOutcome:
     """Extract the page and build the article (CPU only, picklable: runs in a worker process)."""
     fetched_at = datetime.now(UTC)
-    page = extract_page(html, url, need_date=item.published_at is None)
+    page = extract_page(html, url, need_date=item.published_at is None or item.dated_by_update)
     body = choose_body(page.text, item.content, item.summary, min_body_words)
     if body is None:
         return _failed(
@@ -92,6 +111,7 @@ def build_outcome(
         language, language_source = item.language, "feed"
     if not language:
         language, language_source = detect_language(body.text), "detected"
+    published_at, date_source = _publication_date(item, page.page_date)
     article = Article(
         article_id=aid,
         canonical_url=canonical,
@@ -101,7 +121,7 @@ def build_outcome(
         title=page.title or item.title,
         author=page.author or item.author,
         site_name=page.site_name,
-        published_at=item.published_at or page.page_date,
+        published_at=published_at,
         language=language,
         language_source=language_source if language else None,
         body=body.text,
@@ -112,6 +132,8 @@ def build_outcome(
         http_status=status,
         fetched_at=fetched_at,
         extractor=EXTRACTOR,
+        extraction_path=page.path,
+        date_source=date_source,
     )
     return ItemOutcome(item=item, status="loaded", article_id=aid, article=article, attempts=attempts)
 

@@ -100,12 +100,13 @@ def _entry_item(feed_name: str, entry: dict[str, Any], feed_language: str | None
     content_list = entry.get("content") or []
     content = _text(content_list[0].get("value")) if content_list else None
     # dict.get: FeedParserDict maps a missing "updated" to "published" with a DeprecationWarning.
-    published = _datetime(dict.get(entry, "published_parsed")) or _datetime(dict.get(entry, "updated_parsed"))
+    published = _datetime(dict.get(entry, "published_parsed"))
+    updated = None if published else _datetime(dict.get(entry, "updated_parsed"))
     try:
         canonical = canonical_url(link) if link else None
     except ValueError:
         canonical = None
-    identity = guid or link or f"{title}|{published}"
+    identity = guid or link or f"{title}|{published or updated}"
     entry_hash = stable_id(
         title or "",
         link or "",
@@ -124,9 +125,10 @@ def _entry_item(feed_name: str, entry: dict[str, Any], feed_language: str | None
         summary=summary,
         content=content,
         author=_text(entry.get("author")),
-        published_at=published,
+        published_at=published or updated,
         entry_hash=entry_hash,
         language=_entry_language(entry, feed_language),
+        dated_by_update=updated is not None,
     )
 
 

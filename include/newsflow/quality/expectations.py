@@ -16,10 +16,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from newsflow.quality.frames import (
+    ALLOWED_VALUES,
     ARTICLE_COLUMNS,
     ARTICLE_REQUIRED,
     ARTICLES_SUITE,
-    BODY_SOURCES,
     TOPIC_COLUMNS,
     TOPIC_REQUIRED,
     TOPICS_SUITE,
@@ -248,8 +248,30 @@ def _article_specs() -> list[ExpectationSpec]:
         S(
             "body_source_allowed",
             "ExpectColumnValuesToBeInSet",
-            {"column": "body_source", "value_set": list(BODY_SOURCES)},
+            {"column": "body_source", "value_set": list(ALLOWED_VALUES["body_source"])},
             "the text comes from extraction, the feed's content or its summary (Article.body_source)",
+        ),
+        S(
+            "extraction_path_allowed",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "extraction_path", "value_set": list(ALLOWED_VALUES["extraction_path"])},
+            "the pass that gave the page's text is one newsflow runs (Article.extraction_path): an unknown "
+            "one is a stale or foreign extractor",
+        ),
+        S(
+            "date_source_allowed",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "date_source", "value_set": list(ALLOWED_VALUES["date_source"])},
+            "the date comes from the feed entry, the page, or the entry's update date (Article.date_source)",
+        ),
+        S(
+            "date_source_when_published_at",
+            "ExpectColumnValuesToNotBeNull",
+            {
+                "column": "date_source",
+                "row_condition": {"type": "nullity", "column": {"name": "published_at"}, "is_null": False},
+            },
+            "every publication date says where it came from (feed or page), so a wrong date can be traced",
         ),
         S(
             "http_status_2xx",

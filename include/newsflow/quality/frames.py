@@ -49,11 +49,20 @@ def _unwrap(hint: Any) -> tuple[Any, bool]:
     return hint, optional
 
 
-def _article_schema() -> tuple[dict[str, str], tuple[str, ...], tuple[str, ...]]:
-    """Columns and types derived from :class:`Article`, its non-optional fields, its body sources."""
+def _literal_values(hint: Any) -> tuple[str, ...]:
+    """The values of a (possibly optional) ``Literal`` hint; empty for any other hint."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
+    return tuple(typing.get_args(hint)) if typing.get_origin(hint) is Literal else ()
+
+
+def _article_schema() -> tuple[dict[str, str], tuple[str, ...], dict[str, tuple[str, ...]]]:
+    """Columns and types derived from :class:`Article`, its non-optional fields, the allowed values of its
+    ``Literal`` fields."""
     hints = typing.get_type_hints(Article)
     columns = {ROW: "int64"}
     required = []
+    allowed = {}
     for f in dataclasses.fields(Article):
         base, optional = _unwrap(hints[f.name])
         if base not in _PY_TYPES:
@@ -61,14 +70,15 @@ def _article_schema() -> tuple[dict[str, str], tuple[str, ...], tuple[str, ...]]
         columns[f.name] = _PY_TYPES[base]
         if not optional:
             required.append(f.name)
+        if values := _literal_values(hints[f.name]):
+            allowed[f.name] = values
     columns["topics"] = "list"
-    sources = tuple(typing.get_args(hints["body_source"]))
-    return columns, tuple(required), sources
+    return columns, tuple(required), allowed
 
 
-ARTICLE_COLUMNS, ARTICLE_REQUIRED, BODY_SOURCES = _article_schema()
+ARTICLE_COLUMNS, ARTICLE_REQUIRED, ALLOWED_VALUES = _article_schema()
 """Column -> GX type name of an article batch (``Article`` fields, ``topics`` and ``_row``); the columns
-``Article`` does not allow to be None; the allowed ``body_source`` values."""
+``Article`` does not allow to be None; the allowed values of each ``Literal`` field (``body_source``, ...)."""
 
 TOPIC_COLUMNS: dict[str, str] = {
     ROW: "int64",

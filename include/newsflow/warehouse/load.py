@@ -27,7 +27,17 @@ from newsflow.warehouse.staged_tables import (
 )
 
 _CHANGED_ARTICLE = changed(
-    "title", "author", "site_name", "published_at", "language", "body_hash", "body_source", "url"
+    "title",
+    "author",
+    "site_name",
+    "published_at",
+    "language",
+    "body_hash",
+    "body_source",
+    "url",
+    "extractor",
+    "extraction_path",
+    "date_source",
 )
 
 
@@ -111,7 +121,8 @@ def _new_polls(con: duckdb.DuckDBPyConnection, polls: Sequence[PollResult]) -> l
 def _upsert_articles(
     con: duckdb.DuckDBPyConnection, outcomes: Sequence[ItemOutcome], now: datetime, stats: LoadStats
 ) -> None:
-    """Insert new articles; update a stored one whose content changed (a correction: ``version`` + 1)."""
+    """Insert new articles; update a stored one whose content or provenance changed (a correction, or a
+    re-extraction: ``version`` + 1)."""
     articles = [o.article for o in outcomes if o.article is not None]
     if not articles:
         return
@@ -126,6 +137,7 @@ def _upsert_articles(
                 language_source = s.language_source, body = s.body, body_source = s.body_source,
                 word_count = s.word_count, body_hash = s.body_hash, raw_path = s.raw_path,
                 http_status = s.http_status, extractor = s.extractor, fetched_at = s.fetched_at,
+                extraction_path = s.extraction_path, date_source = s.date_source,
                 updated_at = ?, version = t.version + 1
             FROM staged_articles s WHERE t.article_id = s.article_id AND ({_CHANGED_ARTICLE})
             """,

@@ -33,6 +33,8 @@ ARTICLE_COLUMNS = [
     ("http_status", pa.int32()),
     ("extractor", pa.string()),
     ("fetched_at", TS),
+    ("extraction_path", pa.string()),
+    ("date_source", pa.string()),
 ]
 
 ITEM_COLUMNS = [

@@ -145,3 +145,33 @@ def test_reclassify_and_maintenance_run_through_the_real_executor(deployment: di
         articles = wh.query("SELECT count(*) FROM v_articles")[1][0][0]
         classified = wh.query("SELECT count(DISTINCT article_id) FROM article_topics")[1][0][0]
     assert articles == classified == FEEDS * PER_FEED  # quarantined rows are not articles
+
+
+def test_reextract_runs_through_the_real_executor(deployment: dict[str, Any]) -> None:
+    """news_reextract restores what an older extractor stored (a fragment) in a real task process: extraction
+    in worker processes, the gate, the writer's load. A second run changes nothing."""
+    from newsflow.articles import EXTRACTOR
+
+    airflow: LiveAirflow = deployment["airflow"]
+    home: Path = deployment["home"]
+    versions = "SELECT article_id, version, body_hash FROM articles ORDER BY article_id"
+    with Warehouse(home / "warehouse.duckdb") as wh:  # no run is active: the test may write
+        before = wh.query(versions)[1]
+        older = [r[0] for r in before[:20]]
+        wh.con.execute(
+            "UPDATE articles SET body = 'A fragment.', body_hash = 'old', word_count = 2, "
+            "extractor = 'trafilatura-2.3.1' WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
+            [older],
+        )
+    for round_ in (1, 2):
+        run_id = airflow.trigger("news_reextract")
+        done = airflow.wait_run("news_reextract", run_id, RUN_LIMIT_S)
+        assert done["state"] == "success", airflow.describe("news_reextract", run_id)
+        with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+            after = wh.query(versions)[1]
+            extractors = wh.query("SELECT DISTINCT extractor FROM articles")[1]
+            violations = wh.query("SELECT * FROM v_ledger_violations")[1]
+        assert [(a, h) for a, _v, h in after] == [(a, h) for a, _v, h in before], round_
+        version = {a: v for a, v, _h in before}
+        assert {a: v - version[a] for a, v, _h in after if v != version[a]} == dict.fromkeys(older, 1), round_
+        assert extractors == [(EXTRACTOR,)] and violations == []

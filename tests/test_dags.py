@@ -17,6 +17,7 @@ WRITERS = {
     ("news_curate", "load"),
     ("news_maintenance", "feed_health_and_checkpoint"),
     ("news_reclassify", "reclassify"),
+    ("news_reextract", "reextract"),
 }
 
 
@@ -29,7 +30,13 @@ def dagbag():  # type: ignore[no-untyped-def]
 
 def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
     assert dagbag.import_errors == {}
-    assert set(dagbag.dags) == {"news_ingest", "news_curate", "news_maintenance", "news_reclassify"}
+    assert set(dagbag.dags) == {
+        "news_ingest",
+        "news_curate",
+        "news_maintenance",
+        "news_reclassify",
+        "news_reextract",
+    }
 
 
 def test_conventions(dagbag) -> None:  # type: ignore[no-untyped-def]
@@ -66,7 +73,9 @@ def test_schedules_and_assets(dagbag) -> None:  # type: ignore[no-untyped-def]
     outlets = [o.name for t in ingest.tasks for o in t.outlets]
     assert outlets == ["newsflow_staged_articles"]
     assert [a.name for a in curate.timetable.asset_condition.objects] == ["newsflow_staged_articles"]
-    assert type(dagbag.dags["news_reclassify"].timetable).__name__ == "NullTimetable"  # manual only
+    for manual in ("news_reclassify", "news_reextract"):
+        assert type(dagbag.dags[manual].timetable).__name__ == "NullTimetable"  # manual only
+    assert set(dagbag.dags["news_reextract"].params.keys()) == {"since", "feed"}
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

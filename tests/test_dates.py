@@ -16,7 +16,8 @@ STORY = "<p>" + "The ministers met on Tuesday to discuss the border and the aid.
 
 
 def page(head: str = "", byline: str = "") -> bytes:
-    return f"<html><head><title>T</title>{head}</head><body><article>{byline}{STORY}</article></body></html>".encode()
+    body = f"<body><article>{byline}{STORY}</article></body>"
+    return f"<html><head><title>T</title>{head}</head>{body}</html>".encode()
 
 
 DATED_PAGE = page('<meta property="article:published_time" content="2026-11-20T08:00:00Z">')

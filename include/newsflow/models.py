@@ -110,6 +110,16 @@ class Article:
 
 
 @dataclass(frozen=True)
+class StoredArticle:
+    """A stored article and its item as the ledger has it (the entry's text is not kept): what
+    re-extraction starts from."""
+
+    article: Article
+    entry: FeedItem
+    attempts: int
+
+
+@dataclass(frozen=True)
 class ItemOutcome:
     """What became of one feed item in this run: its terminal ledger status and reason."""
 

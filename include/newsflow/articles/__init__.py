@@ -1,5 +1,5 @@
 """Articles: the fetch stage (pages fetched politely, extracted in worker processes), extraction with
-trafilatura, the raw HTML store and a fetch task's download journal."""
+trafilatura, the raw HTML store, a fetch task's download journal, and re-extraction from the kept HTML."""
 
 from newsflow.articles.extraction import (
     EXTRACTOR,
@@ -12,6 +12,7 @@ from newsflow.articles.extraction import (
 )
 from newsflow.articles.journal import DownloadJournal
 from newsflow.articles.rawstore import RawStore, write_gzip
+from newsflow.articles.reextraction import reextract
 from newsflow.articles.stage import build_outcome, extraction_pool, extraction_workers, fetch_articles
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "fetch_articles",
     "html_to_text",
     "language_code",
+    "reextract",
     "warm_up",
     "write_gzip",
 ]

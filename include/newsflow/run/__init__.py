@@ -47,6 +47,7 @@ from newsflow.run.layout import (
 )
 from newsflow.run.maintenance import checkpoint, prune_files, prune_staging, record_feed_health
 from newsflow.run.reclassify import ReclassifySummary, reclassify
+from newsflow.run.reextract import ReextractSummary, reextract_articles
 
 __all__ = [
     "CURATE_DAG",
@@ -54,6 +55,7 @@ __all__ = [
     "VALIDATE_TASK",
     "CycleSummary",
     "ReclassifySummary",
+    "ReextractSummary",
     "RunFolder",
     "awaits_validation",
     "batch_journal",
@@ -82,6 +84,7 @@ __all__ = [
     "prune_staging",
     "read_run",
     "reclassify",
+    "reextract_articles",
     "record_feed_health",
     "run_cycle",
     "run_dir",

@@ -32,6 +32,7 @@ _CHANGED_ARTICLE = changed(
     "site_name",
     "published_at",
     "language",
+    "language_source",
     "body_hash",
     "body_source",
     "url",

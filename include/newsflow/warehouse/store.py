@@ -7,12 +7,22 @@ changes nothing, a corrected article updates its row (``version`` + 1), a failed
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from newsflow.models import Batch, FeedState, HostPause, PollResult, TopicRow
+from newsflow.models import (
+    Article,
+    Batch,
+    FeedItem,
+    FeedState,
+    HostPause,
+    PollResult,
+    StoredArticle,
+    TopicRow,
+)
 from newsflow.warehouse import db, health, load, planning, publish
 from newsflow.warehouse.load import LoadStats
 from newsflow.warehouse.planning import Plan
@@ -92,6 +102,55 @@ class Warehouse:
                 return
             yield rows
             last = rows[-1][0]
+
+    def articles_for_reextraction(
+        self, *, since: datetime | None = None, feed: str | None = None, batch_size: int = 1000
+    ) -> Iterator[list[StoredArticle]]:
+        """Stored articles (fetched at or after ``since``, first brought by ``feed``) with their ledger items,
+        in id order, one batch at a time (keyset paging)."""
+        names = [f.name for f in dataclasses.fields(Article)]
+        entry = ["guid", "link", "canonical_url", "title", "published_at", "entry_hash", "attempts"]
+        sql = (
+            f"SELECT {', '.join('a.' + n for n in names)}, {', '.join('i.' + c for c in entry)} "
+            "FROM articles a JOIN items i ON i.item_id = a.item_id WHERE a.article_id > ? "
+            "AND (?::TIMESTAMPTZ IS NULL OR a.fetched_at >= ?::TIMESTAMPTZ) "
+            "AND (?::VARCHAR IS NULL OR a.feed = ?::VARCHAR) ORDER BY a.article_id LIMIT ?"
+        )
+        last = ""
+        while True:
+            rows = self.con.execute(sql, [last, since, since, feed, feed, batch_size]).fetchall()
+            if not rows:
+                return
+            batch = []
+            for row in rows:
+                article = Article(**dict(zip(names, row[: len(names)], strict=True)))
+                guid, link, canonical, title, published, entry_hash, attempts = row[len(names) :]
+                item = FeedItem(
+                    item_id=article.item_id,
+                    feed=article.feed,
+                    guid=guid,
+                    link=link,
+                    canonical_url=canonical,
+                    title=title,
+                    summary=None,
+                    content=None,
+                    author=None,
+                    published_at=published,
+                    entry_hash=entry_hash,
+                )
+                batch.append(StoredArticle(article, item, attempts))
+            yield batch
+            last = rows[-1][0]
+
+    def rejected_reextractions(self, article_ids: Sequence[str], extractor: str) -> set[str]:
+        """The articles of ``article_ids`` whose re-extraction by ``extractor`` the quality gate rejected
+        before (a ``reextract-`` run's quarantine row): the same extractor makes the same text again."""
+        rows = self.con.execute(
+            "SELECT DISTINCT article_id FROM quarantine WHERE run_id LIKE 'reextract-%' "
+            "AND record->>'extractor' = ? AND article_id IN (SELECT unnest(?::VARCHAR[]))",
+            [extractor, list(article_ids)],
+        ).fetchall()
+        return {r[0] for r in rows}
 
     # -- writes ----------------------------------------------------------------------------------------
     def load_batch(self, batch: Batch, now: datetime | None = None) -> LoadStats:

@@ -65,6 +65,7 @@ def news_curate() -> None:
             validated["runs"],
             warehouse=default_warehouse(),
             snapshot_max_age_s=settings.snapshot_max_age_min * 60,
+            stories=run.story_params(settings),
         )
         get_current_context()["outlet_events"][WAREHOUSE].extra = totals
         return totals

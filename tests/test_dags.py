@@ -18,6 +18,7 @@ WRITERS = {
     ("news_maintenance", "feed_health_and_checkpoint"),
     ("news_reclassify", "reclassify"),
     ("news_reextract", "reextract"),
+    ("news_recluster", "recluster"),
 }
 
 
@@ -36,6 +37,7 @@ def test_no_import_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
         "news_maintenance",
         "news_reclassify",
         "news_reextract",
+        "news_recluster",
     }
 
 
@@ -73,7 +75,7 @@ def test_schedules_and_assets(dagbag) -> None:  # type: ignore[no-untyped-def]
     outlets = [o.name for t in ingest.tasks for o in t.outlets]
     assert outlets == ["newsflow_staged_articles"]
     assert [a.name for a in curate.timetable.asset_condition.objects] == ["newsflow_staged_articles"]
-    for manual in ("news_reclassify", "news_reextract"):
+    for manual in ("news_reclassify", "news_reextract", "news_recluster"):
         assert type(dagbag.dags[manual].timetable).__name__ == "NullTimetable"  # manual only
     assert set(dagbag.dags["news_reextract"].params.keys()) == {"since", "feed"}
 

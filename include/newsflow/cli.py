@@ -1,4 +1,4 @@
-"""Command line: ``newsflow run|demo|sql|feeds|status|check|quality-setup|reclassify|reextract|...``.
+"""Command line: ``newsflow run|demo|sql|feeds|status|check|reclassify|reextract|recluster|...``.
 
 ``python -m newsflow`` works the same.
 """
@@ -296,6 +296,22 @@ def cmd_reextract(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recluster(args: argparse.Namespace) -> int:
+    """Rebuild the stories with the story thresholds of the feeds file (``--feeds``, else
+    ``$NEWSFLOW_FEEDS`` or the packaged default), as ``news_recluster`` does."""
+    from newsflow.run import recluster
+
+    settings = load_feeds_file(args.feeds or feeds_file_from_env()).settings
+    summary = recluster(args.warehouse or default_warehouse(), settings)
+    print(
+        f"stories rebuilt: {summary.articles} articles in {summary.stories} stories "
+        f"({summary.copies} copies of another story's first article); thresholds: containment >= "
+        f"{settings.story_min_containment}, Jaccard >= {settings.story_min_jaccard}, or lead Jaccard >= "
+        f"{settings.story_min_lead_jaccard}; window {settings.story_window_days:g} days"
+    )
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from newsflow.warehouse.checks import run
 
@@ -392,6 +408,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feed", default=None, help="only the articles this feed first brought")
     p.add_argument("--list", action="store_true", help="list every article kept or without raw HTML")
     p.set_defaults(func=cmd_reextract)
+
+    p = sub.add_parser(
+        "recluster", help="rebuild every story with the feeds file's story thresholds (no refetch)"
+    )
+    _warehouse_arg(p)
+    p.add_argument("--feeds", type=Path, default=None, help="feeds file for the story settings")
+    p.set_defaults(func=cmd_recluster)
 
     from newsflow.topics import eval_topics_parser
 

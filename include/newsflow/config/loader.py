@@ -62,6 +62,10 @@ class Settings(_Strict):
     max_quarantine_share: float = Field(ge=0, le=1)
     data_docs_keep: int = Field(ge=1)
     snapshot_max_age_min: float = Field(ge=0)
+    story_min_containment: float = Field(gt=0, le=1)
+    story_min_jaccard: float = Field(ge=0, le=1)
+    story_window_days: float = Field(gt=0)
+    story_min_lead_jaccard: float = Field(gt=0, le=1)
 
     @model_validator(mode="after")
     def _bounds(self) -> Settings:

@@ -9,6 +9,7 @@ from newsflow.run.curate import (
     load_run,
     load_runs,
     read_run,
+    story_params,
     topic_names,
     validate_runs,
 )
@@ -47,6 +48,7 @@ from newsflow.run.layout import (
 )
 from newsflow.run.maintenance import checkpoint, prune_files, prune_staging, record_feed_health
 from newsflow.run.reclassify import ReclassifySummary, reclassify
+from newsflow.run.recluster import ReclusterSummary, recluster
 from newsflow.run.reextract import ReextractSummary, reextract_articles
 
 __all__ = [
@@ -55,6 +57,7 @@ __all__ = [
     "VALIDATE_TASK",
     "CycleSummary",
     "ReclassifySummary",
+    "ReclusterSummary",
     "ReextractSummary",
     "RunFolder",
     "awaits_validation",
@@ -84,6 +87,7 @@ __all__ = [
     "prune_staging",
     "read_run",
     "reclassify",
+    "recluster",
     "reextract_articles",
     "record_feed_health",
     "run_cycle",
@@ -92,6 +96,7 @@ __all__ = [
     "staged_pauses",
     "staging_names",
     "staging_root",
+    "story_params",
     "topic_names",
     "validate_runs",
     "validates",

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from newsflow.config import FeedsFile
+from newsflow.config import FeedsFile, Settings
 from newsflow.models import Batch, ItemOutcome, QuarantineRecord, TopicRow, ValidationRun
 from newsflow.run.ingest import staged_pauses, staged_polls
 from newsflow.run.layout import RunFolder, pending_runs
 from newsflow.run.parquet import read_records, write_records
+from newsflow.stories import StoryParams
 from newsflow.topics import Classifier, classify_articles, make_classifier
 from newsflow.warehouse import LoadStats, Warehouse
 from newsflow.workers import WorkerPool, cpu_workers
@@ -41,6 +42,11 @@ def read_run(folder: Path, *, validated: bool = True) -> Batch:
     outcomes = [o for f in run.outcome_files() for o in read_records(f, ItemOutcome)]
     topics = read_records(run.topics_file, TopicRow) if run.topics_file.exists() else []
     return Batch(polls=polls, outcomes=outcomes, topics=topics, host_pauses=staged_pauses(folder))
+
+
+def story_params(settings: Settings) -> StoryParams:
+    """The story thresholds of a feeds file's settings (what the load passes to the story step)."""
+    return StoryParams.of(settings)
 
 
 def topic_names(taxonomy: str | Path | None) -> list[str]:
@@ -136,9 +142,11 @@ def enforce_gate(runs: list[str], max_share: float) -> list[dict[str, Any]]:
     return verdicts
 
 
-def load_run(wh: Warehouse, folder: Path, *, now: datetime | None = None) -> LoadStats:
+def load_run(
+    wh: Warehouse, folder: Path, *, now: datetime | None = None, stories: StoryParams | None = None
+) -> LoadStats:
     """Load one staged run in one transaction and mark it loaded."""
-    stats = wh.load_batch(read_run(folder), now=now)
+    stats = wh.load_batch(read_run(folder), now=now, stories=stories)
     RunFolder(folder).mark_loaded({"loaded_at": datetime.now(UTC).isoformat(), **asdict(stats)})
     return stats
 
@@ -150,12 +158,13 @@ def load_runs(
     snapshot_max_age_s: float = 0.0,
     writer: Warehouse | None = None,
     now: datetime | None = None,
+    stories: StoryParams | None = None,
 ) -> dict[str, Any]:
     """Load staged runs, one transaction each (skipping any already loaded), then publish. The one writer.
 
     The analysts' snapshot is republished when a run changed more than feed status, or when it is older than
     ``snapshot_max_age_s``; the feed state planning reads is published every time. ``writer``: the caller's
-    open warehouse (kept open)."""
+    open warehouse (kept open). ``stories``: the story thresholds (default: the packaged settings')."""
     totals: dict[str, Any] = {
         "runs": 0,
         "articles_inserted": 0,
@@ -171,7 +180,7 @@ def load_runs(
     with ExitStack() as stack:
         wh = writer or stack.enter_context(Warehouse(warehouse))
         for folder in todo:
-            stats = load_run(wh, folder, now=now)
+            stats = load_run(wh, folder, now=now, stories=stories)
             changed |= stats.changed_content
             totals["runs"] += 1
             for key in ("articles_inserted", "articles_updated", "items_new", "duplicate", "failed"):

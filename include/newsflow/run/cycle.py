@@ -23,6 +23,7 @@ from newsflow.run.curate import classify_runs, gate_verdict, load_runs, validate
 from newsflow.run.ingest import fetch_stage, make_fetcher, plan_polls, plan_stage, planned, poll_group
 from newsflow.run.layout import RunFolder
 from newsflow.run.parquet import read_records
+from newsflow.stories import StoryParams
 from newsflow.topics import classifier_pool, make_classifier
 from newsflow.warehouse import LoadStats, Warehouse
 
@@ -167,6 +168,7 @@ def _chain(
                 snapshot_max_age_s=settings.snapshot_max_age_min * 60,
                 writer=wh,
                 now=now,
+                stories=StoryParams.of(settings),
             )
     marker = run.loaded()
     summary.load = LoadStats(**{f.name: marker[f.name] for f in fields(LoadStats)})

@@ -25,6 +25,7 @@ from newsflow.models import Article, ItemOutcome, StoredArticle
 from newsflow.run.curate import classify_runs, gate_verdict, load_runs, validate_runs
 from newsflow.run.layout import RunFolder
 from newsflow.run.parquet import read_records, write_records
+from newsflow.stories import StoryParams
 from newsflow.topics import Classifier, classifier_pool, make_classifier
 from newsflow.warehouse import Warehouse
 from newsflow.workers import WorkerCrashed, WorkerPool, WorkerTimeout
@@ -106,7 +107,8 @@ def reextract_articles(
                 continue
             run = RunFolder.of(home, f"reextract-{now:%Y%m%dT%H%M%S%f}-{n:04d}")
             try:
-                _load(run, staged, classifier, workers, pool, wh, warehouse_path, home, now, summary)
+                stories = StoryParams.of(settings)
+                _load(run, staged, classifier, workers, pool, wh, warehouse_path, home, now, summary, stories)
             finally:
                 shutil.rmtree(run.path, ignore_errors=True)
     return summary
@@ -182,6 +184,7 @@ def _load(
     home: Path,
     now: datetime,
     summary: ReextractSummary,
+    stories: StoryParams,
 ) -> None:
     """One batch through the curate stages: classify, the quality gate, the load (one transaction)."""
     from newsflow.quality import ensure_project
@@ -195,7 +198,7 @@ def _load(
     validated = run.validated_file("outcomes")
     kept = [o for o in read_records(validated, ItemOutcome) if o.status != "quarantined"]
     write_records(validated, ItemOutcome, kept)
-    load_runs([str(run.path)], warehouse=warehouse_path, writer=wh, now=now)
+    load_runs([str(run.path)], warehouse=warehouse_path, writer=wh, now=now, stories=stories)
     marker = run.loaded()
     summary.articles_updated += marker["articles_updated"]
     summary.quarantined += (gate_verdict(run.path) or {}).get("quarantined", 0)

@@ -13,6 +13,7 @@ from datetime import datetime
 import duckdb
 
 from newsflow.models import Batch, HostPause, ItemOutcome, PollResult, TopicRow
+from newsflow.stories import StoryParams
 from newsflow.warehouse.db import count, transaction
 from newsflow.warehouse.ledger import keep_retry_entries, resolve_duplicates, upsert_items
 from newsflow.warehouse.staged_tables import (
@@ -25,6 +26,7 @@ from newsflow.warehouse.staged_tables import (
     changed,
     staged,
 )
+from newsflow.warehouse.stories import assign_stories
 
 _CHANGED_ARTICLE = changed(
     "title",
@@ -59,6 +61,8 @@ class LoadStats:
     quarantined: int = 0
     other_rows: int = 0
     """Quarantine and validation rows written, retry entries changed."""
+    stories_assigned: int = 0
+    """Articles given their story (new ones, and those whose body changed)."""
 
     @property
     def changed_content(self) -> bool:
@@ -76,8 +80,11 @@ class LoadStats:
         )
 
 
-def load_batch(con: duckdb.DuckDBPyConnection, batch: Batch, now: datetime) -> LoadStats:
-    """Write polls, feed state, the item ledger and articles in one transaction (idempotent)."""
+def load_batch(
+    con: duckdb.DuckDBPyConnection, batch: Batch, now: datetime, stories: StoryParams | None = None
+) -> LoadStats:
+    """Write polls, feed state, the item ledger, articles and their stories in one transaction
+    (idempotent)."""
     stats = LoadStats()
     with transaction(con):
         polls = _new_polls(con, batch.polls)
@@ -89,6 +96,8 @@ def load_batch(con: duckdb.DuckDBPyConnection, batch: Batch, now: datetime) -> L
         stats.items_new, stats.items_updated = items.inserted, items.updated
         stats.other_rows += keep_retry_entries(con, outcomes, polls)
         _upsert_articles(con, [o for o in outcomes if o.status == "loaded"], now, stats)
+        articles = [o.article for o in outcomes if o.status == "loaded" and o.article is not None]
+        stats.stories_assigned = assign_stories(con, articles, now, stories or StoryParams())
         loaded = {o.article_id for o in outcomes if o.status == "loaded"}
         _write_topics(con, [t for t in batch.topics if t.article_id in loaded], now, stats)
         stats.other_rows += _write_quality(con, batch)

@@ -117,6 +117,26 @@ RETRY_COLUMNS = [
 ]
 PAUSE_COLUMNS = [("host", pa.string()), ("until", TS), ("reason", pa.string()), ("recorded_at", TS)]
 
+STORY_COLUMNS = [
+    ("article_id", pa.string()),
+    ("story_id", pa.string()),
+    ("body_hash", pa.string()),
+    ("shingles", pa.int32()),
+    ("signature", pa.binary()),
+    ("lead_signature", pa.binary()),
+    ("matched_article_id", pa.string()),
+    ("containment", pa.float64()),
+    ("jaccard", pa.float64()),
+    ("lead_jaccard", pa.float64()),
+    ("seen_at", TS),
+    ("assigned_at", TS),
+]
+INDEX_COLUMNS = [  # story_index rows
+    ("key", pa.int64()),
+    ("article_id", pa.string()),
+    ("seen_at", TS),
+]
+
 
 def changed(*columns: str) -> str:
     """SQL that is true when the staged row ``s`` differs from the stored row ``t`` in any of ``columns``."""

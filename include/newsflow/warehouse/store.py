@@ -23,6 +23,7 @@ from newsflow.models import (
     StoredArticle,
     TopicRow,
 )
+from newsflow.stories import StoryParams
 from newsflow.warehouse import db, health, load, planning, publish
 from newsflow.warehouse.load import LoadStats
 from newsflow.warehouse.planning import Plan
@@ -153,9 +154,21 @@ class Warehouse:
         return {r[0] for r in rows}
 
     # -- writes ----------------------------------------------------------------------------------------
-    def load_batch(self, batch: Batch, now: datetime | None = None) -> LoadStats:
-        """Write polls, feed state, the item ledger and articles in one transaction (idempotent)."""
-        return load.load_batch(self.con, batch, now or datetime.now(UTC))
+    def load_batch(
+        self, batch: Batch, now: datetime | None = None, stories: StoryParams | None = None
+    ) -> LoadStats:
+        """Write polls, feed state, the item ledger, articles and their stories in one transaction
+        (idempotent)."""
+        return load.load_batch(self.con, batch, now or datetime.now(UTC), stories)
+
+    def recluster(self, stories: StoryParams, batch_size: int = 5000) -> int:
+        """Rebuild every story (after a threshold change, or for articles loaded before stories existed), in
+        one transaction; returns the articles assigned."""
+        from newsflow.warehouse.db import transaction
+        from newsflow.warehouse.stories import recluster
+
+        with transaction(self.con):
+            return sum(recluster(self.con, stories, datetime.now(UTC), batch_size))
 
     def store_topics(self, rows: Sequence[TopicRow], now: datetime | None = None) -> LoadStats:
         """Write topic rows in their own transaction (re-classification); idempotent."""

@@ -1,0 +1,142 @@
+"""The load's story step: the articles a batch inserted, or whose body it changed, get their signatures and
+their story, matched against the LSH index of the last ``story_window_days`` (``story_index``) and each
+other; set-based writes. Also the re-clustering of every stored article (``newsflow recluster``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from newsflow.models import Article
+from newsflow.stories import Known, Signature, StoryParams, assign, signature
+from newsflow.warehouse.db import count
+from newsflow.warehouse.staged_tables import INDEX_COLUMNS, STORY_COLUMNS, staged
+
+
+@dataclass(frozen=True)
+class _Todo:
+    article_id: str
+    body_hash: str
+    seen_at: datetime
+    signature: Signature
+
+
+def assign_stories(
+    con: duckdb.DuckDBPyConnection, articles: Sequence[Article], now: datetime, params: StoryParams
+) -> int:
+    """Give the batch's new or changed articles their story (idempotent: an article whose body has its
+    signature already is left alone). Returns how many were assigned."""
+    unique = {a.article_id: a for a in reversed(articles)}
+    if not unique:
+        return 0
+    rows = con.execute(
+        "SELECT a.article_id, a.first_loaded_at, s.body_hash FROM articles a "
+        "LEFT JOIN article_stories s USING (article_id) WHERE a.article_id IN (SELECT unnest(?::VARCHAR[]))",
+        [list(unique)],
+    ).fetchall()
+    todo = [
+        _Todo(aid, unique[aid].body_hash, seen, signature(unique[aid].body))
+        for aid, seen, done in rows
+        if done != unique[aid].body_hash
+    ]
+    if not todo:
+        return 0
+    return _assign(con, todo, now, params)
+
+
+def recluster(
+    con: duckdb.DuckDBPyConnection, params: StoryParams, now: datetime, batch_size: int = 5000
+) -> Iterator[int]:
+    """Rebuild every story from the stored signatures (made for the articles that have none), in the order
+    the articles were first loaded, one batch at a time; yields each batch's count. Run in one transaction by
+    the caller."""
+    con.execute("DELETE FROM story_index")
+    signatures = {
+        aid: (body_hash, Signature.from_bytes(sig, lead, n))
+        for aid, body_hash, sig, lead, n in con.execute(
+            "SELECT article_id, body_hash, signature, lead_signature, shingles FROM article_stories"
+        ).fetchall()
+    }
+    con.execute("DELETE FROM article_stories")
+    last: tuple[datetime, str] | None = None
+    while True:
+        rows = con.execute(
+            "SELECT article_id, first_loaded_at, body_hash, body FROM articles "
+            "WHERE ?::TIMESTAMPTZ IS NULL OR (first_loaded_at, article_id) > (?::TIMESTAMPTZ, ?::VARCHAR) "
+            "ORDER BY first_loaded_at, article_id LIMIT ?",
+            [last and last[0], last and last[0], last and last[1], batch_size],
+        ).fetchall()
+        if not rows:
+            return
+        todo = []
+        for aid, seen, body_hash, body in rows:
+            kept = signatures.get(aid)
+            sig = kept[1] if kept is not None and kept[0] == body_hash else signature(body)
+            todo.append(_Todo(aid, body_hash, seen, sig))
+        yield _assign(con, todo, now, params)
+        last = (rows[-1][1], rows[-1][0])
+
+
+def _assign(con: duckdb.DuckDBPyConnection, todo: list[_Todo], now: datetime, params: StoryParams) -> int:
+    todo.sort(key=lambda t: (t.seen_at, t.article_id))
+    ids = [t.article_id for t in todo]
+    con.execute("DELETE FROM story_index WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    con.execute("DELETE FROM article_stories WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
+    con.execute(
+        "DELETE FROM story_index WHERE seen_at < ?", [todo[-1].seen_at - timedelta(days=params.window_days)]
+    )
+    keys = {t.article_id: t.signature.keys() for t in todo}
+    all_keys = sorted({k for ks in keys.values() for k in ks})
+    by_key: dict[int, list[str]] = {}
+    with staged(con, "staged_keys", [("key", pa.int64())], ({"key": k} for k in all_keys)):
+        for key, other in con.execute(
+            "SELECT i.key, i.article_id FROM story_index i SEMI JOIN staged_keys s USING (key) "
+            "ORDER BY i.seen_at, i.article_id"
+        ).fetchall():
+            by_key.setdefault(key, []).append(other)
+    candidates = sorted({a for v in by_key.values() for a in v})
+    known = {
+        aid: Known(aid, story, Signature.from_bytes(sig, lead, n))
+        for aid, story, sig, lead, n in con.execute(
+            "SELECT article_id, story_id, signature, lead_signature, shingles FROM article_stories "
+            "WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
+            [candidates],
+        ).fetchall()
+    }
+    assignments = assign([(t.article_id, t.signature) for t in todo], by_key, known, params)
+    story_rows = []
+    for t, a in zip(todo, assignments, strict=True):
+        body, lead = t.signature.to_bytes()
+        story_rows.append(
+            {
+                "article_id": t.article_id,
+                "story_id": a.story_id,
+                "body_hash": t.body_hash,
+                "shingles": t.signature.shingles,
+                "signature": body,
+                "lead_signature": lead,
+                "matched_article_id": a.matched,
+                "containment": a.containment,
+                "jaccard": a.jaccard,
+                "lead_jaccard": a.lead_jaccard,
+                "seen_at": t.seen_at,
+                "assigned_at": now,
+            }
+        )
+    index_rows = (
+        {"key": k, "article_id": t.article_id, "seen_at": t.seen_at} for t in todo for k in keys[t.article_id]
+    )
+    with staged(con, "staged_stories", STORY_COLUMNS, story_rows):
+        con.execute("INSERT INTO article_stories BY NAME SELECT * FROM staged_stories")
+        count(
+            con,
+            "UPDATE articles t SET story_id = s.story_id FROM staged_stories s "
+            "WHERE t.article_id = s.article_id AND t.story_id IS DISTINCT FROM s.story_id",
+        )
+    with staged(con, "staged_index", INDEX_COLUMNS, index_rows):
+        con.execute("INSERT INTO story_index BY NAME SELECT * FROM staged_index")
+    return len(todo)

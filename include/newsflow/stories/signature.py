@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-from datasketch import MinHash
 
 SHINGLE_WORDS = 5
 NUM_PERM = 128
@@ -51,10 +50,14 @@ class Signature:
 
 @cache
 def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
+    from datasketch import MinHash  # imported on first use: it brings scipy (0.4 s), which readers never need
+
     return MinHash(num_perm=num_perm, seed=SEED).permutations  # type: ignore[no-any-return]
 
 
 def _minhash(shingles: set[bytes], num_perm: int) -> np.ndarray:
+    from datasketch import MinHash
+
     m = MinHash(num_perm=num_perm, seed=SEED, permutations=_permutations(num_perm), scheme="affine32")
     if shingles:
         m.update_batch(list(shingles))

@@ -23,6 +23,9 @@ BENCHES: dict[str, list[str]] = {
     "freshness": ["bench_freshness.py"],
     "quality": ["bench_quality.py"],
     "dates": ["bench_dates.py"],
+    "stories": ["bench_stories.py"],
+    # story clustering per article in warehouses of 1,000, 100,000 and 1,000,000 articles
+    "story_scale": ["bench_story_scale.py"],
 }
 
 

@@ -142,7 +142,8 @@ def test_a_rejected_reextraction_is_quarantined_and_the_stored_article_stays(
 ) -> None:
     """The ledger's entry date is what the re-extraction takes; set in the future, the gate rejects it."""
     cfg, warehouse, before = loaded
-    victim = sorted(before)[0]
+    # an article dated by its entry's publication date (an entry with only an update date takes the page's)
+    victim = min(a for a, row in before.items() if row[6] == "feed")
     with Warehouse(warehouse) as wh:
         wh.con.execute(
             "UPDATE items SET published_at = TIMESTAMPTZ '2099-12-25 10:00:00+00' WHERE article_id = ?",

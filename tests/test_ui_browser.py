@@ -34,6 +34,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
+from newsflow.warehouse import Warehouse
 from test_reports import INGEST_RUN_ID, shared_home
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -408,6 +409,10 @@ def test_warehouse_page_in_browser(server: Server, browser: Browser) -> None:
     browser.requests.clear()
     browser.open(f"{server.base}/newsflow/warehouse")
     assert browser.js("document.getElementById('articles-total').textContent.trim()") == "18"
+    with Warehouse(server.home / "warehouse.published.duckdb", read_only=True) as wh:
+        (stories,) = wh.query("SELECT count(DISTINCT story_id) FROM articles")[1][0]
+    assert browser.js("document.getElementById('stories-total').textContent.trim()") == str(stories)
+    assert browser.js("document.querySelectorAll('table.republished tbody tr').length") == 1
     assert (
         browser.js("document.querySelectorAll('svg[data-chart=\"articles-per-day\"] rect.seg').length") >= 5
     )

@@ -120,6 +120,17 @@ class StoredArticle:
 
 
 @dataclass(frozen=True)
+class StorySignature:
+    """An article body's MinHash signatures (see ``newsflow.stories``), made beside its extraction so the
+    writer only matches them."""
+
+    body_hash: str
+    shingles: int
+    signature: bytes
+    lead_signature: bytes
+
+
+@dataclass(frozen=True)
 class ItemOutcome:
     """What became of one feed item in this run: its terminal ledger status and reason."""
 
@@ -130,6 +141,8 @@ class ItemOutcome:
     article: Article | None = None
     retryable: bool = False
     attempts: int = 1
+    story_signature: StorySignature | None = None
+    """The article body's story signatures (loaded outcomes; the load makes them when missing)."""
 
 
 def is_not_fetched(outcome: ItemOutcome) -> bool:

@@ -282,3 +282,6 @@ def warm_up() -> None:
     for paragraphs in (f"<p>{sentence * 3}</p>" * 6, "<p>Too short to keep.</p>"):
         page = extract_page(_WARM_UP_PAGE.replace("{paragraphs}", paragraphs), "http://localhost/warm-up")
         detect_language(page.text or sentence)
+    from newsflow.stories import story_signature
+
+    story_signature(sentence * 3, "warm-up")  # loads datasketch (and scipy) once per worker

@@ -19,6 +19,7 @@ from newsflow.articles.rawstore import RawStore
 from newsflow.config import Settings
 from newsflow.models import NOT_FETCHED, Article, FeedItem, ItemOutcome, is_not_fetched
 from newsflow.net import Fetcher, FetchError, Response, RobotsPolicy, policy_for
+from newsflow.stories import story_signature
 from newsflow.urls import article_id, canonical_url, is_http_url, same_site
 from newsflow.workers import IN_PROCESS, WorkerCrashed, WorkerPool, WorkerTimeout, worker_count
 
@@ -135,7 +136,14 @@ def build_outcome(
         extraction_path=page.path,
         date_source=date_source,
     )
-    return ItemOutcome(item=item, status="loaded", article_id=aid, article=article, attempts=attempts)
+    return ItemOutcome(
+        item=item,
+        status="loaded",
+        article_id=aid,
+        article=article,
+        attempts=attempts,
+        story_signature=story_signature(body.text, body.body_hash),
+    )
 
 
 def extraction_workers(settings: Settings, items: int) -> int:

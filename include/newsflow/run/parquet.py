@@ -45,6 +45,8 @@ def arrow_type(hint: Any) -> pa.DataType:
         return pa.int64()
     if hint is float:
         return pa.float64()
+    if hint is bytes:
+        return pa.binary()
     if hint is datetime:
         return _UTC
     if origin is dict or hint is dict:

@@ -2,6 +2,16 @@
 story (MinHash signatures, LSH candidates, an overlap threshold)."""
 
 from newsflow.stories.matching import Assignment, Known, StoryParams, assign
-from newsflow.stories.signature import Overlap, Signature, overlap, signature
+from newsflow.stories.signature import Overlap, Signature, overlap, signature, story_signature
 
-__all__ = ["Assignment", "Known", "Overlap", "Signature", "StoryParams", "assign", "overlap", "signature"]
+__all__ = [
+    "Assignment",
+    "Known",
+    "Overlap",
+    "Signature",
+    "StoryParams",
+    "assign",
+    "overlap",
+    "signature",
+    "story_signature",
+]

@@ -19,6 +19,8 @@ from functools import cache
 
 import numpy as np
 
+from newsflow.models import StorySignature
+
 SHINGLE_WORDS = 5
 NUM_PERM = 128
 BODY_BANDS, ROWS = 32, 4  # 32 bands of 4 rows: a pair at Jaccard 0.5 is a candidate with probability 0.87
@@ -46,6 +48,17 @@ class Signature:
     @classmethod
     def from_bytes(cls, body: bytes, lead: bytes, shingles: int) -> Signature:
         return cls(np.frombuffer(body, dtype="<u4"), np.frombuffer(lead, dtype="<u4"), shingles)
+
+    @classmethod
+    def of(cls, record: StorySignature) -> Signature:
+        return cls.from_bytes(record.signature, record.lead_signature, record.shingles)
+
+
+def story_signature(text: str, body_hash: str) -> StorySignature:
+    """The signatures of a body, as a record that travels with its article to the load."""
+    sig = signature(text)
+    body, lead = sig.to_bytes()
+    return StorySignature(body_hash, sig.shingles, body, lead)
 
 
 @cache

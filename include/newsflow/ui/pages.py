@@ -19,6 +19,8 @@ from newsflow.warehouse import Warehouse, open_for_reading, queries
 
 NO_TOPIC = "(no topic)"
 """How the Warehouse page labels articles without a topic."""
+STORY_DAYS = 7
+"""The Warehouse page's most republished stories: those first seen in the last this many days."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,10 @@ class WarehouseReport:
     top_domains: list[queries.Ranked]
     feeds: list[queries.FeedHealth]
     ledger_violations: int
+    stories: int | None = None
+    """Stories the articles make (None: a snapshot from before stories)."""
+    republished: list[queries.StoryLine] = field(default_factory=list)
+    """The most republished stories of the last days."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,7 @@ def warehouse_report(warehouse: Path, *, days: int = 30, top: int = 10) -> Wareh
         return None
     wh, snapshot = opened
     with wh:
+        stories = queries.has_stories(wh)
         counts = queries.articles_per_day_topic(wh, days, NO_TOPIC)
         per_day_topic = {(c.day, c.topic): c.count for c in counts}
         span: list[date] = []
@@ -227,6 +234,8 @@ def warehouse_report(warehouse: Path, *, days: int = 30, top: int = 10) -> Wareh
             top_domains=queries.top_domains(wh, top),
             feeds=queries.feed_health(wh),
             ledger_violations=len(wh.ledger_violations()),
+            stories=queries.story_count(wh) if stories else None,
+            republished=queries.republished_stories(wh, STORY_DAYS, top) if stories else [],
         )
 
 

@@ -12,7 +12,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from newsflow.ui.charts import articles_chart, pass_rate_chart, topic_colors
 from newsflow.ui.formatting import clip, fmt_ts, pct
-from newsflow.ui.pages import QualityReport, RunReport, WarehouseReport
+from newsflow.ui.pages import STORY_DAYS, QualityReport, RunReport, WarehouseReport
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 CSP = (
@@ -56,6 +56,7 @@ def render_warehouse(report: WarehouseReport | None, *, base: str) -> str:
         report=report,
         chart=chart,
         colors=colors,
+        story_days=STORY_DAYS,
     )
 
 

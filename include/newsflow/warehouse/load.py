@@ -96,8 +96,8 @@ def load_batch(
         stats.items_new, stats.items_updated = items.inserted, items.updated
         stats.other_rows += keep_retry_entries(con, outcomes, polls)
         _upsert_articles(con, [o for o in outcomes if o.status == "loaded"], now, stats)
-        articles = [o.article for o in outcomes if o.status == "loaded" and o.article is not None]
-        stats.stories_assigned = assign_stories(con, articles, now, stories or StoryParams())
+        loaded_outcomes = [o for o in outcomes if o.status == "loaded" and o.article is not None]
+        stats.stories_assigned = assign_stories(con, loaded_outcomes, now, stories or StoryParams())
         loaded = {o.article_id for o in outcomes if o.status == "loaded"}
         _write_topics(con, [t for t in batch.topics if t.article_id in loaded], now, stats)
         stats.other_rows += _write_quality(con, batch)

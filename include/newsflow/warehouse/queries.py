@@ -115,6 +115,18 @@ class ArticleCounts:
 
 
 @dataclass(frozen=True)
+class StoryLine:
+    """A story of the Warehouse page: its first article's title and URL, its copies and outlets."""
+
+    story_id: str
+    title: str | None
+    first_url: str
+    articles: int
+    outlets: int
+    first_seen_at: datetime | None
+
+
+@dataclass(frozen=True)
 class ArticleLine:
     """A row of the demo's article listing: the fields are its columns, in order."""
 
@@ -265,6 +277,31 @@ def article_counts(wh: Warehouse) -> ArticleCounts:
            FROM articles""",
     )
     return counts
+
+
+def has_stories(wh: Warehouse) -> bool:
+    """Whether the file has stories (a snapshot published before that migration has not)."""
+    return wh.has("stories")
+
+
+def story_count(wh: Warehouse) -> int:
+    """How many stories the articles make."""
+    rows = wh.con.execute("SELECT count(DISTINCT story_id) FROM articles").fetchall()
+    return int(rows[0][0])
+
+
+def republished_stories(wh: Warehouse, days: int, limit: int) -> list[StoryLine]:
+    """The ``limit`` stories run by the most outlets (then articles) among those first seen in the ``days``
+    days up to the newest one; only stories with more than one article."""
+    return _fetch(
+        wh,
+        _in_utc(StoryLine),
+        """SELECT story_id, title, first_url, articles, outlets, first_seen_at FROM v_stories
+           WHERE articles > 1
+             AND first_seen_at >= (SELECT max(first_seen_at) FROM v_stories) - to_days(?::INTEGER)
+           ORDER BY outlets DESC, articles DESC, first_seen_at DESC, story_id LIMIT ?""",
+        [days, limit],
+    )
 
 
 def items_by_status(wh: Warehouse) -> dict[str, int]:

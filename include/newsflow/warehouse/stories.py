@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from newsflow.models import Article
+from newsflow.models import Article, ItemOutcome, StorySignature
 from newsflow.stories import Known, Signature, StoryParams, assign, signature
 from newsflow.warehouse.db import count
 from newsflow.warehouse.staged_tables import INDEX_COLUMNS, STORY_COLUMNS, staged
@@ -26,11 +26,19 @@ class _Todo:
 
 
 def assign_stories(
-    con: duckdb.DuckDBPyConnection, articles: Sequence[Article], now: datetime, params: StoryParams
+    con: duckdb.DuckDBPyConnection, outcomes: Sequence[ItemOutcome], now: datetime, params: StoryParams
 ) -> int:
-    """Give the batch's new or changed articles their story (idempotent: an article whose body has its
-    signature already is left alone). Returns how many were assigned."""
-    unique = {a.article_id: a for a in reversed(articles)}
+    """Give the new or changed articles of the batch's loaded outcomes their story (idempotent: an article
+    whose body has its signature already is left alone), with the signatures made beside the extraction
+    (made here for an outcome without one). Returns how many were assigned."""
+    made = {
+        o.article.article_id: o.story_signature
+        for o in outcomes
+        if o.article is not None
+        and o.story_signature is not None
+        and o.story_signature.body_hash == o.article.body_hash
+    }
+    unique = {o.article.article_id: o.article for o in reversed(outcomes) if o.article is not None}
     if not unique:
         return 0
     rows = con.execute(
@@ -39,13 +47,22 @@ def assign_stories(
         [list(unique)],
     ).fetchall()
     todo = [
-        _Todo(aid, unique[aid].body_hash, seen, signature(unique[aid].body))
+        _Todo(
+            aid,
+            unique[aid].body_hash,
+            seen,
+            Signature.of(made[aid]) if aid in made else signature(unique[aid].body),
+        )
         for aid, seen, done in rows
         if done != unique[aid].body_hash
     ]
     if not todo:
         return 0
     return _assign(con, todo, now, params)
+
+
+def _signature(article: Article, made: StorySignature | None) -> Signature:
+    return Signature.of(made) if made is not None else signature(article.body)
 
 
 def recluster(

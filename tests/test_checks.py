@@ -25,6 +25,7 @@ ALL_CHECKS = {
     "duplicate_canonical_urls",
     "duplicate_feed_entries",
     "quarantine_items",
+    "stories",
 }
 
 
@@ -176,7 +177,7 @@ LATEST = migrations()[-1][0]
                 "INSERT INTO articles SELECT * REPLACE ('copy-of-one' AS article_id) FROM articles "
                 "WHERE title = 'Story 1'"
             ],
-            {"duplicate_canonical_urls"},
+            {"duplicate_canonical_urls", "stories"},  # the copy has no story either
             "https://news.example/one.html, 2",
             id="duplicate-canonical-url",
         ),
@@ -209,6 +210,18 @@ LATEST = migrations()[-1][0]
             {"schema_version"},
             "newer than this newsflow",
             id="schema-ahead",
+        ),
+        pytest.param(
+            ["UPDATE articles SET story_id = NULL WHERE title = 'Story 1'"],
+            {"stories"},
+            "NULL",
+            id="article-without-its-story",
+        ),
+        pytest.param(
+            ["UPDATE articles SET body_hash = 'edited behind the load' WHERE title = 'Story 2'"],
+            {"stories"},
+            "stories",
+            id="story-signature-of-another-body",
         ),
         pytest.param(
             ["DROP VIEW v_ledger_violations"],
@@ -264,7 +277,7 @@ def test_main_exit_codes_and_report(
     )
     assert main(["--warehouse", str(copy)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL topic_orphans" in out and "ghost, aid, v1" in out and "1 of 7 checks FAILED" in out
+    assert "FAIL topic_orphans" in out and "ghost, aid, v1" in out and "1 of 8 checks FAILED" in out
 
     assert main(["--warehouse", str(tmp_path / "missing.duckdb")]) == 2
     assert "no warehouse yet" in capsys.readouterr().err

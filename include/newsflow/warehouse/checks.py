@@ -2,8 +2,9 @@
 
 Each check is one query that returns the offending rows (none when sound): the ledger is accounted for,
 no topic row or quarantine row points at nothing, no canonical URL or feed entry is stored twice, every
-loaded or duplicate item has its article, and the schema is at the latest packaged migration. The file is
-opened read-only, so the check is safe on the live warehouse (it waits while a load holds the file).
+loaded or duplicate item has its article, every article has its story, and the schema is at the latest
+packaged migration. The file is opened read-only, so the check is safe on the live warehouse (it waits
+while a load holds the file).
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ _QUERIES: dict[str, tuple[str, str]] = {
         "no feed entry (feed, guid) is in the ledger under more than one item id",
         "SELECT feed, guid, count(*) AS n, list(item_id ORDER BY item_id) FROM items "
         "WHERE guid IS NOT NULL GROUP BY feed, guid HAVING count(*) > 1 ORDER BY ALL",
+    ),
+    "stories": (
+        "every article belongs to a story, with the signature of its current body (articles loaded before "
+        "stories existed get theirs from `newsflow recluster`)",
+        "SELECT a.article_id, a.story_id, s.story_id AS assigned FROM articles a "
+        "LEFT JOIN article_stories s USING (article_id) "
+        "WHERE a.story_id IS NULL OR s.article_id IS NULL OR s.story_id <> a.story_id "
+        "OR s.body_hash <> a.body_hash ORDER BY ALL",
     ),
     "quarantine_items": (
         "every quarantine row refers to an item in the ledger",

@@ -175,3 +175,22 @@ def test_reextract_runs_through_the_real_executor(deployment: dict[str, Any]) ->
         version = {a: v for a, v, _h in before}
         assert {a: v - version[a] for a, v, _h in after if v != version[a]} == dict.fromkeys(older, 1), round_
         assert extractors == [(EXTRACTOR,)] and violations == []
+
+
+def test_every_article_has_its_story_and_recluster_runs_through_the_real_executor(
+    deployment: dict[str, Any],
+) -> None:
+    """The curate runs gave every article its story in the writer's load; news_recluster rebuilds the same
+    stories from the stored signatures."""
+    airflow: LiveAirflow = deployment["airflow"]
+    home: Path = deployment["home"]
+    stories = "SELECT article_id, story_id FROM articles ORDER BY article_id"
+    with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+        before = wh.query(stories)[1]
+        signed = wh.query("SELECT count(*) FROM article_stories")[1][0][0]
+    assert before and all(story for _, story in before) and signed == len(before)
+    run_id = airflow.trigger("news_recluster")
+    done = airflow.wait_run("news_recluster", run_id, RUN_LIMIT_S)
+    assert done["state"] == "success", airflow.describe("news_recluster", run_id)
+    with Warehouse(home / "warehouse.duckdb", read_only=True) as wh:
+        assert wh.query(stories)[1] == before

@@ -47,12 +47,7 @@ def assign_stories(
         [list(unique)],
     ).fetchall()
     todo = [
-        _Todo(
-            aid,
-            unique[aid].body_hash,
-            seen,
-            Signature.of(made[aid]) if aid in made else signature(unique[aid].body),
-        )
+        _Todo(aid, unique[aid].body_hash, seen, _signature(unique[aid], made.get(aid)))
         for aid, seen, done in rows
         if done != unique[aid].body_hash
     ]
@@ -68,32 +63,29 @@ def _signature(article: Article, made: StorySignature | None) -> Signature:
 def recluster(
     con: duckdb.DuckDBPyConnection, params: StoryParams, now: datetime, batch_size: int = 5000
 ) -> Iterator[int]:
-    """Rebuild every story from the stored signatures (made for the articles that have none), in the order
-    the articles were first loaded, one batch at a time; yields each batch's count. Run in one transaction by
-    the caller."""
+    """Rebuild every story, in the order the articles were first loaded, one batch at a time, from the stored
+    signatures (made for an article that has none, or one of another body); yields each batch's count. Run
+    in one transaction by the caller.
+
+    The index starts empty, so an article is matched only against those re-assigned before it."""
     con.execute("DELETE FROM story_index")
-    signatures = {
-        aid: (body_hash, Signature.from_bytes(sig, lead, n))
-        for aid, body_hash, sig, lead, n in con.execute(
-            "SELECT article_id, body_hash, signature, lead_signature, shingles FROM article_stories"
-        ).fetchall()
-    }
-    con.execute("DELETE FROM article_stories")
     last: tuple[datetime, str] | None = None
     while True:
         rows = con.execute(
-            "SELECT article_id, first_loaded_at, body_hash, body FROM articles "
-            "WHERE ?::TIMESTAMPTZ IS NULL OR (first_loaded_at, article_id) > (?::TIMESTAMPTZ, ?::VARCHAR) "
-            "ORDER BY first_loaded_at, article_id LIMIT ?",
+            "SELECT a.article_id, a.first_loaded_at, a.body_hash, s.signature, s.lead_signature, s.shingles, "
+            # the body only where there is no signature of it to reuse
+            "CASE WHEN s.body_hash IS DISTINCT FROM a.body_hash THEN a.body END "
+            "FROM articles a LEFT JOIN article_stories s USING (article_id) WHERE ?::TIMESTAMPTZ IS NULL "
+            "OR (a.first_loaded_at, a.article_id) > (?::TIMESTAMPTZ, ?::VARCHAR) "
+            "ORDER BY a.first_loaded_at, a.article_id LIMIT ?",
             [last and last[0], last and last[0], last and last[1], batch_size],
         ).fetchall()
         if not rows:
             return
         todo = []
-        for aid, seen, body_hash, body in rows:
-            kept = signatures.get(aid)
-            sig = kept[1] if kept is not None and kept[0] == body_hash else signature(body)
-            todo.append(_Todo(aid, body_hash, seen, sig))
+        for aid, seen, body_hash, sig, lead, n, body in rows:
+            made = Signature.from_bytes(sig, lead, n) if body is None else signature(body)
+            todo.append(_Todo(aid, body_hash, seen, made))
         yield _assign(con, todo, now, params)
         last = (rows[-1][1], rows[-1][0])
 

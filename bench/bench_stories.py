@@ -6,8 +6,10 @@ From the 181 reference texts of ``../shared/corpus/articles/aeb`` (each one stor
 per text on its publisher's site, and for a share of them copies on other sites with other page templates:
 a syndicated copy with a new headline, a dateline, a byline and an "originally published" line; a copy
 truncated to its first half (or third); an updated version (a paragraph rewritten, an update note added); a
-copy with small edits. Hard negatives: every original of one publisher shares its site's template, and the
-181 texts include several stories on one subject. Targets (issue 14): F1 >= 0.95, precision >= 0.97.
+copy with small edits. Hard negatives: every original shares one site's template; and the 15 real Global
+Voices article pages of June 2009 are served as they are, one site's real template, with several stories on
+one subject (three on Obama's Cairo speech, two on the clashes in the Peruvian Amazon).
+Targets (issue 14): F1 >= 0.95, precision >= 0.97.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import csv
 import random
 import re
+import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -50,7 +53,9 @@ TEMPLATES = {
         "since 1901. Subscribe today.</p></body></html>"
     ),
 }
-SITES = ["daily", "wire", "regional"]
+SITES = ["daily", "wire", "regional", "voices"]
+"""``voices`` serves the 15 real Global Voices article pages (June 2009) as they are: one site's template,
+several stories on one subject (three on Obama's Cairo speech, two on the clashes in the Peruvian Amazon)."""
 
 
 def paragraphs(text: str) -> list[str]:
@@ -132,6 +137,12 @@ def build(root: Path, seed: int) -> list[dict[str, Any]]:
             title=escape(v["title"]), byline=escape(v["byline"]), body=html_body(v["paras"])
         )
         (root / v["site"] / "p" / f"{v['slug']}.html").write_text(html, encoding="utf-8")
+    with (ARTICLES / "manifest.csv").open(encoding="utf-8") as fh:
+        voices = [r for r in csv.DictReader(fh) if r["id"].startswith("globalvoices/index_")]
+    for r in voices:  # the real pages, each its own story
+        slug = "gv-" + r["id"].split("_")[1]
+        shutil.copy(ARTICLES / f"{r['id']}.html", root / "voices" / "p" / f"{slug}.html")
+        pages.append({"kind": "original", "site": "voices", "title": r["title"], "story": slug, "slug": slug})
     for site in SITES:
         entries = "".join(
             f"<item><title>{escape(v['title'])}</title><link>{{{{BASE_URL}}}}/p/{v['slug']}.html</link>"

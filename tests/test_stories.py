@@ -173,3 +173,25 @@ def test_a_cycle_gives_every_article_its_story(tmp_path: Path, home: Path) -> No
     with Warehouse(home / "warehouse.published.duckdb", read_only=True) as wh:
         assert wh.query("SELECT count(*) FROM v_articles WHERE story_id IS NULL")[1] == [(0,)]
         assert wh.query("SELECT sum(articles) FROM v_stories")[1] == [(summary.load.articles_inserted,)]
+
+
+def test_a_story_copied_thousands_of_times_costs_a_few_comparisons_per_copy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wire story in 2,000 copies of one batch: each copy is compared with at most ``PER_STORY`` members of
+    the story (not with every earlier copy), and all of them join it."""
+    import newsflow.stories.matching as matching
+
+    calls = 0
+    real = matching.overlap
+
+    def counted(a, b):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        return real(a, b)
+
+    monkeypatch.setattr(matching, "overlap", counted)
+    copies = [(f"copy-{n:04d}", signature(f"Dateline {n}. " + text(STORY))) for n in range(2000)]
+    assigned = matching.assign(copies, {}, {}, StoryParams())
+    assert {a.story_id for a in assigned} == {"copy-0000"}
+    assert calls <= matching.PER_STORY * len(copies)

@@ -3,6 +3,7 @@ enough; else the article starts a story of its own (``story_id`` = its own id)."
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -62,6 +63,13 @@ class Assignment:
     lead_jaccard: float | None = None
 
 
+PER_KEY = 16
+"""Candidates looked at per LSH key: the latest articles that share it. A key that thousands of articles share
+(a wire story run everywhere) would otherwise make matching quadratic in the copies."""
+PER_STORY = 4
+"""Members of one story compared with an article: its copies are alike, a few tell whether it is one more."""
+
+
 def assign(
     articles: Sequence[tuple[str, Signature]],
     candidates_by_key: Mapping[int, Iterable[str]],
@@ -69,21 +77,27 @@ def assign(
     params: StoryParams,
 ) -> list[Assignment]:
     """Assign ``articles`` in order: each to the story of its best match among the known articles sharing an
-    LSH key with it and the articles before it in ``articles``; ties go to the earlier story."""
+    LSH key with it and the articles before it in ``articles`` (the latest ``PER_KEY`` per key, at most
+    ``PER_STORY`` per story); ties go to the earlier article."""
     known = dict(known)
-    by_key: dict[int, list[str]] = {k: list(v) for k, v in candidates_by_key.items()}
+    by_key: dict[int, deque[str]] = {k: deque(v, maxlen=PER_KEY) for k, v in candidates_by_key.items()}
     out = []
     for article_id, sig in articles:
         keys = sig.keys()
         seen: set[str] = set()
+        per_story: Counter[str] = Counter()
         best: tuple[float, float, str, Overlap] | None = None
         for key in keys:
-            for other in by_key.get(key, ()):
+            for other in reversed(by_key.get(key, ())):
                 if other in seen or other == article_id or other not in known:
                     continue
                 seen.add(other)
-                o = overlap(sig, known[other].signature)
-                if not params.matches(o, min(sig.shingles, known[other].signature.shingles)):
+                candidate = known[other]
+                if per_story[candidate.story_id] >= PER_STORY:
+                    continue
+                per_story[candidate.story_id] += 1
+                o = overlap(sig, candidate.signature)
+                if not params.matches(o, min(sig.shingles, candidate.signature.shingles)):
                     continue
                 rank = (max(o.containment, o.lead_jaccard), o.jaccard, other, o)
                 if best is None or rank[:2] > best[:2] or (rank[:2] == best[:2] and other < best[2]):
@@ -99,5 +113,5 @@ def assign(
         out.append(assignment)
         known[article_id] = Known(article_id, assignment.story_id, sig)
         for key in keys:
-            by_key.setdefault(key, []).append(article_id)
+            by_key.setdefault(key, deque(maxlen=PER_KEY)).append(article_id)
     return out

@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from newsflow.models import Article, ItemOutcome, StorySignature
 from newsflow.stories import Known, Signature, StoryParams, assign, signature
+from newsflow.stories.matching import PER_KEY
 from newsflow.warehouse.db import count
 from newsflow.warehouse.staged_tables import INDEX_COLUMNS, STORY_COLUMNS, staged
 
@@ -104,7 +105,9 @@ def _assign(con: duckdb.DuckDBPyConnection, todo: list[_Todo], now: datetime, pa
     with staged(con, "staged_keys", [("key", pa.int64())], ({"key": k} for k in all_keys)):
         for key, other in con.execute(
             "SELECT i.key, i.article_id FROM story_index i SEMI JOIN staged_keys s USING (key) "
-            "ORDER BY i.seen_at, i.article_id"
+            "QUALIFY row_number() OVER (PARTITION BY i.key ORDER BY i.seen_at DESC, i.article_id DESC) <= ? "
+            "ORDER BY i.seen_at, i.article_id",
+            [PER_KEY],
         ).fetchall():
             by_key.setdefault(key, []).append(other)
     candidates = sorted({a for v in by_key.values() for a in v})

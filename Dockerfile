@@ -28,11 +28,11 @@ RUN pip install --no-cache-dir \
     && python -c "import airflow, os, sys; sys.exit(0 if airflow.__version__ == os.environ['AIRFLOW_VERSION'] else 'Airflow changed: ' + airflow.__version__)" \
     && python -c "import duckdb, feedparser, great_expectations, pandas, trafilatura"
 
-# The code, so the image also runs without the source tree mounted. docker-compose.yml mounts dags/ and
-# include/ over these copies for development (and plugins/, which is not copied: it holds no tracked file
-# yet, and COPY of a missing directory fails the build).
+# The code, so the image also runs without the source tree mounted. docker-compose.yml mounts dags/,
+# include/ and plugins/ over these copies for development.
 COPY --chown=airflow:0 include/newsflow /opt/airflow/include/newsflow
 COPY --chown=airflow:0 dags /opt/airflow/dags
+COPY --chown=airflow:0 plugins /opt/airflow/plugins
 
 # The domain package is imported from include/ (not pip-installed), so a mounted include/ is what runs.
 ENV PYTHONPATH=/opt/airflow/include \

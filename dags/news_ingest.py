@@ -5,6 +5,10 @@
 and the item ledger from the warehouse's *published snapshot* (never the warehouse file itself), and the
 feeds and article pages over HTTP (politely: conditional GET, per-host delays, robots.txt, SSRF guard).
 
+Task instances per run are bounded by settings, not by the number of feeds: `poll` takes groups of feeds (a
+host's feeds in one group; about `poll_group_size` feeds, at most `max_poll_groups` groups), `fetch` takes
+batches of a host's items (at most `max_fetch_batches`).
+
 **Writes** only run-scoped files under `$NEWSFLOW_HOME/staging/<run>/` (Parquet) and compressed raw HTML
 under `$NEWSFLOW_HOME/raw/`. The last task emits the `newsflow_staged_articles` Asset event (counts in its
 `extra`), which starts `news_curate`.
@@ -51,24 +55,28 @@ def news_ingest() -> None:
 
         params = get_current_context()["params"]
         config = load_feeds_file(feeds_file_from_env())
-        return run.plan_polls(
+        specs = run.plan_polls(
             config,
             default_warehouse(),
             feed_names=params["feeds"] or None,
             force=params["force"],
             home=data_home(),
         )
+        return run.poll_groups(config, specs)
 
-    @task(map_index_template="{{ feed_name }}", execution_timeout=timedelta(minutes=5))
-    def poll(spec: dict[str, Any]) -> dict[str, Any]:
+    # One task per group of feeds (a host's feeds together), labelled by its hosts; the per-feed results are
+    # in the staged file, then in feed_polls (`newsflow feeds`, the Warehouse page). A host's feeds are polled
+    # at its pace, so a large group may take minutes.
+    @task(map_index_template="{{ group_label }}", execution_timeout=timedelta(minutes=20))
+    def poll(group: dict[str, Any]) -> dict[str, Any]:
         from newsflow import run
         from newsflow.config import data_home, feeds_file_from_env, load_feeds_file
 
         context = get_current_context()
-        context["feed_name"] = spec["feed"]  # type: ignore[typeddict-unknown-key]
-        return run.poll_stage(
+        context["group_label"] = group["label"]  # type: ignore[typeddict-unknown-key]
+        return run.poll_group_stage(
             load_feeds_file(feeds_file_from_env()),
-            spec,
+            group,
             run_id=context["run_id"],
             home=data_home(),
             max_items=context["params"]["max_items"],
@@ -110,7 +118,7 @@ def news_ingest() -> None:
         context["outlet_events"][STAGED_ARTICLES].extra = manifest
         return manifest
 
-    polled = poll.expand(spec=due_feeds())
+    polled = poll.expand(group=due_feeds())
     batches = plan_fetches(polled)
     stage_complete(fetch.expand(batch_path=batches))
 

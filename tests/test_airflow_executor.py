@@ -15,6 +15,8 @@ import pytest
 
 from conftest import CORPUS, need_shared
 from live_airflow import LiveAirflow, LiveSite, news_site
+from newsflow.config import load_feeds_file
+from newsflow.run import poll_groups
 from newsflow.warehouse import Warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -23,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900
 # extraction (16) and classification (256) start their worker processes.
 FEEDS, PER_FEED, HOSTS = 30, 9, 8
 RUN_LIMIT_S = 300  # a hang shows as a run still going at this limit
-SETTINGS = {"per_host_min_delay_s": 0}
+SETTINGS = {"per_host_min_delay_s": 0, "poll_group_size": 8}  # 30 feeds on 8 hosts: a few poll tasks
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,11 @@ def test_dozens_of_feeds_on_several_hosts_load_through_the_real_executor(deploym
 
     tis = airflow.task_instances("news_ingest", ingest["dag_run_id"])
     fetches = [t for t in tis if t["task_id"] == "fetch"]
-    assert len([t for t in tis if t["task_id"] == "poll"]) == FEEDS
+    polls = [t for t in tis if t["task_id"] == "poll"]
+    config = load_feeds_file(deployment["feeds"])
+    groups = poll_groups(config, [{"feed": f.name} for f in config.feeds])
+    assert 1 < len(polls) == len(groups) < FEEDS  # groups of feeds by host, not one task per feed
+    assert sorted(t["rendered_map_index"] for t in polls) == sorted(g["label"] for g in groups)
     assert len(fetches) >= 2 and all(t["state"] == "success" for t in fetches)
     log = airflow.task_log("news_ingest", ingest["dag_run_id"], "fetch", map_index=0)
     assert "extraction workers: 2 processes" in log  # the batch really ran in the worker pool

@@ -416,6 +416,24 @@ def test_every_airflow_service_shares_executor_db_broker_and_secrets(compose: di
     broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
     assert broker.scheme == "redis" and broker.hostname == "redis", broker
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"], "components must share one JWT secret (Airflow 3)"
+    # HMAC-SHA512 (Airflow's signing) wants a key of at least its block's half, 64 bytes: PyJWT warns below
+    assert len(env["AIRFLOW__API_AUTH__JWT_SECRET"].encode()) >= 64
+
+
+def test_a_default_workers_tasks_share_its_cores(compose: dict[str, Any]) -> None:
+    """Each task's worker processes take the cores divided by the tasks the worker runs at once."""
+    for name, svc in airflow_services(compose).items():
+        worker = celery_worker(svc)
+        if worker is None or worker[0] == [writer_settings()["WRITER_QUEUE"]]:
+            continue
+        assert worker[1] and worker[1] > 1, name
+        assert environment(svc).get("NEWSFLOW_TASK_SLOTS") == str(worker[1]), name
+
+
+def test_the_image_holds_the_ui_plugin() -> None:
+    copies = [rest for op, rest in _dockerfile_instructions() if op == "COPY"]
+    assert any(c.split()[-1] == "/opt/airflow/plugins" and " plugins " in f" {c} " for c in copies), copies
+    assert (ROOT / "plugins" / "newsflow_plugin.py").is_file()
 
 
 def test_execution_api_url_points_at_the_api_server(compose: dict[str, Any]) -> None:

@@ -223,6 +223,70 @@ def test_fetch_batches_keep_each_host_together() -> None:
     assert stages.host_batches(items, 25) == batches  # the same plan gives the same batches
 
 
+def test_fetch_batches_are_bounded_in_number_and_keep_hosts_whole() -> None:
+    """Thousands of items over many small hosts: at most ``most`` batches, each host in one of them."""
+    from test_warehouse import make_item
+
+    items = [
+        make_item(h * 1000 + i, url=f"https://host{h}.example/story-{i}.html")
+        for h in range(300)
+        for i in range(1 + h % 7)
+    ]
+    batches = stages.host_batches(items, 25, most=16)
+    assert len(batches) == 16 and sum(len(b) for b in batches) == len(items)
+    where: dict[str, set[int]] = {}
+    for n, b in enumerate(batches):
+        for i in b:
+            where.setdefault(i.link.split("/")[2], set()).add(n)
+    assert all(len(v) == 1 for v in where.values())  # never a host in two batches
+    assert max(len(b) for b in batches) - min(len(b) for b in batches) <= 7  # sized alike
+    assert len(stages.host_batches(items[:40], 25, most=16)) == 2  # few items: batches of about 25
+
+
+def _feeds_file(tmp_path: Path, hosts: dict[str, int], **settings: Any) -> FeedsFile:
+    lines = [
+        f"  - {{name: {host.split('.')[0]}-{n}, url: 'https://{host}/feed-{n}.xml'}}"
+        for host, count in hosts.items()
+        for n in range(count)
+    ]
+    extra = ", ".join(f"{k}: {v}" for k, v in settings.items())
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n" + "\n".join(lines) + f"\nsettings: {{{extra}}}\n")
+    return load_feeds_file(path)
+
+
+def test_poll_groups_are_bounded_labelled_and_keep_each_hosts_feeds_together(tmp_path: Path) -> None:
+    hosts = {"big.example": 70, **{f"small{h}.example": 1 + h % 4 for h in range(40)}}
+    cfg = _feeds_file(tmp_path, hosts, poll_group_size=20, max_poll_groups=6)
+    specs = [{"feed": f.name, "state": {}, "pauses": []} for f in cfg.feeds]
+    groups = stages.poll_groups(cfg, specs)
+    assert len(groups) == 5  # 170 feeds in at most 6 tasks: the big host alone, the rest in groups of 29
+    assert sorted(s["feed"] for g in groups for s in g["specs"]) == sorted(s["feed"] for s in specs)
+    owner = {}
+    for g in groups:
+        for spec in g["specs"]:
+            owner.setdefault(spec["feed"].split("-")[0], set()).add(g["group"])
+    assert all(len(v) == 1 for v in owner.values())  # a host's feeds in one group
+    assert groups[0]["label"] == "big.example (70 feeds)"  # the largest host alone
+    assert all(g["label"].endswith(f"({len(g['specs'])} feeds)") for g in groups)
+    assert [g["group"] for g in groups] == [f"g{n:03d}" for n in range(5)]
+    assert stages.poll_groups(cfg, specs) == groups  # a re-run of the task plans the same groups
+    few = _feeds_file(tmp_path, {"a.example": 2, "b.example": 1})
+    labels = [g["label"] for g in stages.poll_groups(few, [{"feed": f.name} for f in few.feeds])]
+    assert labels == ["a.example +1 hosts (3 feeds)"]
+
+
+def test_a_poll_group_stages_every_feeds_result(tmp_path: Path, home: Path) -> None:
+    with StaticSite(port=0) as site:
+        cfg = config(tmp_path, site)
+        specs = stages.plan_polls(cfg, home / "warehouse.duckdb", force=True)
+        (group,) = stages.poll_groups(cfg, specs)
+        done = stages.poll_group_stage(cfg, group, run_id="r", home=home)
+    assert (done["feeds"], done["failed"]) == (2, 0) and done["items"] > 0
+    polls = stages.read_run(stages.run_dir(home, "r"), validated=False).polls
+    assert sorted(p.feed for p in polls) == ["americas", "world"]
+
+
 def test_a_run_planned_before_the_last_one_loaded_leaves_it_its_items(tmp_path: Path) -> None:
     """Curate lags: run 2 is planned while run 1 waits for its load, so the snapshot does not know run 1's
     items yet. Run 2 fetches none of them again, and loading both equals loading run 1 alone."""

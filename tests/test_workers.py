@@ -109,3 +109,20 @@ def test_workers_that_keep_dying_leave_the_rest_to_this_process(tmp_path: Path) 
             pool.call(_die_once, str(tmp_path / "died-1"))
         assert pool.in_process and pool.stats.restarts == 2
         assert pool.call(_pid) == os.getpid()
+
+
+def test_a_hosts_cores_are_shared_among_the_tasks_it_runs_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from newsflow.config import load_feeds_file
+    from newsflow.workers import cpu_workers
+
+    settings = load_feeds_file().settings  # extract_workers: 0
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("NEWSFLOW_TASK_SLOTS", raising=False)
+    assert cpu_workers(settings) == 8
+    monkeypatch.setenv("NEWSFLOW_TASK_SLOTS", "4")
+    assert cpu_workers(settings) == 2
+    monkeypatch.setenv("NEWSFLOW_TASK_SLOTS", "16")
+    assert cpu_workers(settings) == 1
+    monkeypatch.setenv("NEWSFLOW_TASK_SLOTS", "many")
+    assert cpu_workers(settings) == 8
+    assert cpu_workers(settings.model_copy(update={"extract_workers": 3})) == 3  # a fixed number wins

@@ -178,6 +178,77 @@ def poll_group(
     return results
 
 
+def _pack(sizes: dict[str, int], target: int, most: int) -> list[list[str]]:
+    """Keys (hosts) packed into groups: a key of ``target`` or more alone, smaller ones sharing groups of up
+    to ``target``; when that makes more than ``most`` groups, ``most`` groups of loads as even as the keys
+    allow instead. A key is never split."""
+    groups: list[list[str]] = []
+    shared: list[str] = []
+    load = 0
+    for key in sorted(sizes, key=lambda k: (-sizes[k], k)):
+        if sizes[key] >= target:
+            groups.append([key])
+            continue
+        if shared and load + sizes[key] > target:
+            groups.append(shared)
+            shared, load = [], 0
+        shared.append(key)
+        load += sizes[key]
+    if shared:
+        groups.append(shared)
+    if len(groups) > most:  # too many: the largest keys first, each into the least loaded of ``most``
+        bins: list[list[str]] = [[] for _ in range(most)]
+        loads = [0] * most
+        for key in sorted(sizes, key=lambda k: (-sizes[k], k)):
+            n = loads.index(min(loads))
+            bins[n].append(key)
+            loads[n] += sizes[key]
+        groups = [b for b in bins if b]
+    return sorted(groups, key=lambda g: (-sum(sizes[k] for k in g), g))
+
+
+def poll_groups(config: FeedsFile, specs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The due feeds (``specs`` from :func:`plan_polls`) in groups, one poll task each: a host's feeds in one
+    group, so its politeness holds inside one task; small hosts share groups of about ``poll_group_size``
+    feeds; at most ``max_poll_groups`` groups, whatever the number of feeds. Each group has a name for its
+    staging file (``g000``, ...) and a label for the Airflow grid (its hosts and feed count)."""
+    settings = config.settings
+    url = {f.name: f.url for f in config.feeds}
+    by_host: dict[str, list[dict[str, Any]]] = {}
+    for spec in specs:
+        by_host.setdefault(host_of(url[spec["feed"]]), []).append(spec)
+    if not by_host:
+        return []
+    target = max(settings.poll_group_size, -(-len(specs) // settings.max_poll_groups))
+    packed = _pack({h: len(v) for h, v in by_host.items()}, target, settings.max_poll_groups)
+    groups = []
+    for n, hosts in enumerate(packed):
+        members = [s for h in hosts for s in by_host[h]]
+        more = f" +{len(hosts) - 1} hosts" if len(hosts) > 1 else ""
+        feeds = f"{len(members)} feed{'s' if len(members) != 1 else ''}"
+        groups.append({"group": f"g{n:03d}", "label": f"{hosts[0]}{more} ({feeds})", "specs": members})
+    return groups
+
+
+def poll_group_stage(
+    config: FeedsFile, group: dict[str, Any], *, run_id: str, home: Path, max_items: int | None = None
+) -> dict[str, Any]:
+    """Poll one group of :func:`poll_groups` concurrently and stage the results; returns its counts (the
+    per-feed results are in the staged file, then in ``feed_polls``)."""
+    results = poll_group(
+        config, group["specs"], run_id=run_id, home=home, group=group["group"], max_items=max_items
+    )
+    return {
+        "group": group["group"],
+        "label": group["label"],
+        "feeds": len(results),
+        "failed": sum(1 for r in results if r.failed),
+        "not_modified": sum(1 for r in results if r.status in ("not_modified", "unchanged")),
+        "items": sum(len(r.items) for r in results),
+        "path": str(RunFolder.of(home, run_id).poll_file(group["group"])),
+    }
+
+
 def poll_stage(
     config: FeedsFile, spec: dict[str, Any], *, run_id: str, home: Path, max_items: int | None = None
 ) -> dict[str, Any]:
@@ -200,30 +271,24 @@ def staged_polls(run: RunFolder) -> list[PollResult]:
 # -- fetch plan ------------------------------------------------------------------------------------------
 
 
-def host_batches(items: Sequence[FeedItem], size: int) -> list[list[FeedItem]]:
+def host_batches(items: Sequence[FeedItem], size: int, most: int | None = None) -> list[list[FeedItem]]:
     """Fetch batches that keep each host's items together, largest hosts first.
 
     A fetcher enforces the per-host politeness (minimum delay, requests in flight, ``Retry-After`` pauses)
     for its own requests only, and each fetch task has its own: with a host in one batch, parallel tasks never
     fetch from the same host. A host with ``size`` items or more gets a batch of its own, whatever its length;
-    smaller hosts share batches of up to ``size`` items.
+    smaller hosts share batches of up to ``size`` items. With ``most``, there are at most that many batches:
+    the batches grow (and the smallest merge) rather than outnumber it.
     """
     by_host: dict[str, list[FeedItem]] = {}
     for item in items:
         by_host.setdefault(host_of(item.link), []).append(item)
-    batches: list[list[FeedItem]] = []
-    shared: list[FeedItem] = []
-    for group in sorted(by_host.values(), key=len, reverse=True):
-        if len(group) >= size:
-            batches.append(group)
-            continue
-        if len(shared) + len(group) > size:
-            batches.append(shared)
-            shared = []
-        shared += group
-    if shared:
-        batches.append(shared)
-    return batches
+    if not by_host:
+        return []
+    most = most or len(items)
+    size = max(size, -(-len(items) // most))
+    packed = _pack({h: len(v) for h, v in by_host.items()}, size, most)
+    return [[i for h in hosts for i in by_host[h]] for hosts in packed]
 
 
 def plan_stage(
@@ -273,10 +338,8 @@ def plan_stage(
     )
     write_records(run.fetch_pauses_file, HostPause, pauses)  # for the fetch tasks to honour
     size = batch_size or len(plan.to_fetch) + 1
-    paths = [
-        str(write_records(run.batch_file(n), FeedItem, chunk))
-        for n, chunk in enumerate(host_batches(plan.to_fetch, size))
-    ]
+    chunks = host_batches(plan.to_fetch, size, config.settings.max_fetch_batches if batch_size else None)
+    paths = [str(write_records(run.batch_file(n), FeedItem, chunk)) for n, chunk in enumerate(chunks)]
     # A re-run that plans fewer batches (the snapshot changed meanwhile) leaves no stale batch behind: its
     # items, and its outcomes, would be staged twice. (Pauses its fetch task met stay: they are the hosts'.)
     for stale in set(run.batch_files()) - {Path(p) for p in paths}:

@@ -48,9 +48,29 @@ class WorkerTimeout(RuntimeError):
     """This call ran past the pool's time limit; its worker processes were killed."""
 
 
+TASK_SLOTS_ENV = "NEWSFLOW_TASK_SLOTS"
+"""How many tasks may run at once on this host (a Celery worker's ``--concurrency``; default 1): with
+``extract_workers: 0`` each task then starts its share of the cores, not a process per core of its own."""
+
+
+def task_slots() -> int:
+    """``$NEWSFLOW_TASK_SLOTS`` (at least 1; 1 when unset or not a whole number, with a warning then)."""
+    raw = os.environ.get(TASK_SLOTS_ENV, "").strip()
+    if not raw:
+        return 1
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        LOGGER.warning("%s=%r is not a whole number: taken as 1", TASK_SLOTS_ENV, raw)
+        return 1
+
+
 def cpu_workers(settings: Settings) -> int:
-    """``extract_workers`` processes, or one per CPU core when it is 0."""
-    return settings.extract_workers or os.cpu_count() or 1
+    """``extract_workers`` processes; when it is 0, the host's cores shared among the tasks that may run on it
+    at once (:func:`task_slots`), at least one."""
+    if settings.extract_workers:
+        return settings.extract_workers
+    return max(1, (os.cpu_count() or 1) // task_slots())
 
 
 def worker_count(settings: Settings, items: int, min_items: int) -> int:

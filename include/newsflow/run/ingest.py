@@ -278,7 +278,7 @@ def host_batches(items: Sequence[FeedItem], size: int, most: int | None = None) 
     for its own requests only, and each fetch task has its own: with a host in one batch, parallel tasks never
     fetch from the same host. A host with ``size`` items or more gets a batch of its own, whatever its length;
     smaller hosts share batches of up to ``size`` items. With ``most``, there are at most that many batches:
-    the batches grow (and the smallest merge) rather than outnumber it.
+    the batches grow, their loads as even as whole hosts allow, rather than outnumber it.
     """
     by_host: dict[str, list[FeedItem]] = {}
     for item in items:

@@ -17,6 +17,8 @@ BENCHES: dict[str, list[str]] = {
     "nochange": ["bench_nochange.py"],
     # 2,000 and 10,000 feeds, first and no-change cycle, one process each (about 8 minutes)
     "feedscale": ["bench_feedscale.py"],
+    # 5,000 feeds through airflow standalone (LocalExecutor) against newsflow run, first and no-change cycle
+    "feedscale_airflow": ["bench_feedscale_airflow.py"],
     "scale": ["bench_scale.py"],
     "memory": ["bench_memory.py"],
     "parse": ["bench_parse.py"],

@@ -12,7 +12,6 @@ that keeps only the first half of an article shares the lead but only half the s
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -40,7 +39,7 @@ class Signature:
 
     def keys(self) -> list[int]:
         """The LSH band keys: ``BODY_BANDS`` of the body's signature, ``LEAD_PERM / ROWS`` of the lead's."""
-        return band_keys(self.body, b"b") + band_keys(self.lead, b"l")
+        return [int(k) for k in keys_of(self.body[None, :], self.lead[None, :])[0]]
 
     def to_bytes(self) -> tuple[bytes, bytes]:
         return self.body.astype("<u4").tobytes(), self.lead.astype("<u4").tobytes()
@@ -90,15 +89,33 @@ def signature(text: str) -> Signature:
     return Signature(_minhash(whole, NUM_PERM), _minhash(shingles(words[:LEAD_WORDS]), LEAD_PERM), len(whole))
 
 
-def band_keys(values: np.ndarray, kind: bytes) -> list[int]:
-    """One signed 64-bit key per band of ``ROWS`` values (the band's number and kind are hashed in)."""
-    raw = values.astype("<u4").tobytes()
-    keys = []
-    for band in range(len(values) // ROWS):
-        chunk = raw[band * ROWS * 4 : (band + 1) * ROWS * 4]
-        digest = hashlib.blake2b(kind + band.to_bytes(2, "little") + chunk, digest_size=8).digest()
-        keys.append(int.from_bytes(digest, "little", signed=True))
-    return keys
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, element-wise (uint64 arithmetic wraps)."""
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    mixed: np.ndarray = x ^ (x >> np.uint64(31))
+    return mixed
+
+
+def band_keys(values: np.ndarray, kind: int) -> np.ndarray:
+    """One signed 64-bit key per band of ``ROWS`` values, for every row of ``values`` (articles x values):
+    the band's values, its number and ``kind`` mixed together. Vectorised: a batch's keys in one pass."""
+    n, width = values.shape
+    bands = width // ROWS
+    v = values.astype(np.uint64).reshape(n, bands, ROWS)
+    salt = np.arange(bands, dtype=np.uint64) + np.full(bands, kind, dtype=np.uint64) * _GOLDEN  # wraps
+    h = np.broadcast_to(_mix(salt), (n, bands)).copy()
+    for r in range(ROWS):
+        h = _mix(h ^ (v[:, :, r] + _GOLDEN))
+    return h.view(np.int64)
+
+
+def keys_of(bodies: np.ndarray, leads: np.ndarray) -> np.ndarray:
+    """The LSH keys of a batch of signatures (articles x (``BODY_BANDS`` + lead bands))."""
+    return np.concatenate([band_keys(bodies, 1), band_keys(leads, 2)], axis=1)
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,17 @@ def changed(*columns: str) -> str:
 
 
 @contextlib.contextmanager
+def staged_arrow(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """An Arrow table as a view ``name`` for set-based statements (columns built as arrays, not rows)."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.unregister(name)
+
+
+@contextlib.contextmanager
 def staged(
     con: duckdb.DuckDBPyConnection,
     name: str,

@@ -9,13 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from newsflow.models import Article, ItemOutcome, StorySignature
-from newsflow.stories import Known, Signature, StoryParams, assign, signature
+from newsflow.stories import Assignment, Known, Signature, StoryParams, assign, signature
 from newsflow.stories.matching import PER_KEY
+from newsflow.stories.signature import keys_of
 from newsflow.warehouse.db import count
-from newsflow.warehouse.staged_tables import INDEX_COLUMNS, STORY_COLUMNS, staged
+from newsflow.warehouse.staged_tables import INDEX_COLUMNS, STORY_COLUMNS, TS, staged_arrow
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,8 @@ def assign_stories(
     ]
     if not todo:
         return 0
-    return _assign(con, todo, now, params)
+    replaced = [aid for aid, _seen, done in rows if done is not None and done != unique[aid].body_hash]
+    return _assign(con, todo, now, params, replaced)
 
 
 def _signature(article: Article, made: StorySignature | None) -> Signature:
@@ -87,22 +90,34 @@ def recluster(
         for aid, seen, body_hash, sig, lead, n, body in rows:
             made = Signature.from_bytes(sig, lead, n) if body is None else signature(body)
             todo.append(_Todo(aid, body_hash, seen, made))
-        yield _assign(con, todo, now, params)
+        yield _assign(con, todo, now, params, [t.article_id for t in todo])
         last = (rows[-1][1], rows[-1][0])
 
 
-def _assign(con: duckdb.DuckDBPyConnection, todo: list[_Todo], now: datetime, params: StoryParams) -> int:
+def _assign(
+    con: duckdb.DuckDBPyConnection,
+    todo: list[_Todo],
+    now: datetime,
+    params: StoryParams,
+    replaced: Sequence[str],
+) -> int:
+    """Match ``todo`` (``replaced``: those of them that had rows, to drop first) and write their stories.
+
+    Set-based and vectorised: the batch's LSH keys are made in one pass, looked up in one statement, and only
+    the articles with a key that another article has (in the index or the batch) are matched one by one; the
+    rest begin stories of their own."""
     todo.sort(key=lambda t: (t.seen_at, t.article_id))
-    ids = [t.article_id for t in todo]
-    con.execute("DELETE FROM story_index WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
-    con.execute("DELETE FROM article_stories WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [ids])
-    con.execute(
-        "DELETE FROM story_index WHERE seen_at < ?", [todo[-1].seen_at - timedelta(days=params.window_days)]
-    )
-    keys = {t.article_id: t.signature.keys() for t in todo}
-    all_keys = sorted({k for ks in keys.values() for k in ks})
+    if replaced:
+        con.execute("DELETE FROM story_index WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [replaced])
+        con.execute(
+            "DELETE FROM article_stories WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [replaced]
+        )
+    oldest = todo[-1].seen_at - timedelta(days=params.window_days)
+    con.execute("DELETE FROM story_index WHERE seen_at < ?", [oldest])
+    keys = keys_of(np.stack([t.signature.body for t in todo]), np.stack([t.signature.lead for t in todo]))
+    batch_keys, counts = np.unique(keys, return_counts=True)
     by_key: dict[int, list[str]] = {}
-    with staged(con, "staged_keys", [("key", pa.int64())], ({"key": k} for k in all_keys)):
+    with staged_arrow(con, "staged_keys", pa.table({"key": pa.array(batch_keys, pa.int64())})):
         for key, other in con.execute(
             "SELECT i.key, i.article_id FROM story_index i SEMI JOIN staged_keys s USING (key) "
             "QUALIFY row_number() OVER (PARTITION BY i.key ORDER BY i.seen_at DESC, i.article_id DESC) <= ? "
@@ -110,6 +125,8 @@ def _assign(con: duckdb.DuckDBPyConnection, todo: list[_Todo], now: datetime, pa
             [PER_KEY],
         ).fetchall():
             by_key.setdefault(key, []).append(other)
+    hot = np.union1d(batch_keys[counts > 1], np.fromiter(by_key, dtype=np.int64, count=len(by_key)))
+    matched: list[bool] = np.isin(keys, hot).any(axis=1).tolist()  # the articles sharing a key with another
     candidates = sorted({a for v in by_key.values() for a in v})
     known = {
         aid: Known(aid, story, Signature.from_bytes(sig, lead, n))
@@ -119,36 +136,43 @@ def _assign(con: duckdb.DuckDBPyConnection, todo: list[_Todo], now: datetime, pa
             [candidates],
         ).fetchall()
     }
-    assignments = assign([(t.article_id, t.signature) for t in todo], by_key, known, params)
-    story_rows = []
-    for t, a in zip(todo, assignments, strict=True):
-        body, lead = t.signature.to_bytes()
-        story_rows.append(
-            {
-                "article_id": t.article_id,
-                "story_id": a.story_id,
-                "body_hash": t.body_hash,
-                "shingles": t.signature.shingles,
-                "signature": body,
-                "lead_signature": lead,
-                "matched_article_id": a.matched,
-                "containment": a.containment,
-                "jaccard": a.jaccard,
-                "lead_jaccard": a.lead_jaccard,
-                "seen_at": t.seen_at,
-                "assigned_at": now,
-            }
-        )
-    index_rows = (
-        {"key": k, "article_id": t.article_id, "seen_at": t.seen_at} for t in todo for k in keys[t.article_id]
+    sharing = [(t.article_id, t.signature) for t, m in zip(todo, matched, strict=True) if m]
+    found = {a.article_id: a for a in assign(sharing, by_key, known, params)}
+    assignments = [found.get(t.article_id) or Assignment(t.article_id, t.article_id) for t in todo]
+    signatures = [t.signature.to_bytes() for t in todo]
+    stories = pa.table(
+        {
+            "article_id": [t.article_id for t in todo],
+            "story_id": [a.story_id for a in assignments],
+            "body_hash": [t.body_hash for t in todo],
+            "shingles": pa.array([t.signature.shingles for t in todo], pa.int32()),
+            "signature": pa.array([b for b, _ in signatures], pa.binary()),
+            "lead_signature": pa.array([lead for _, lead in signatures], pa.binary()),
+            "matched_article_id": pa.array([a.matched for a in assignments], pa.string()),
+            "containment": pa.array([a.containment for a in assignments], pa.float64()),
+            "jaccard": pa.array([a.jaccard for a in assignments], pa.float64()),
+            "lead_jaccard": pa.array([a.lead_jaccard for a in assignments], pa.float64()),
+            "seen_at": pa.array([t.seen_at for t in todo], TS),
+            "assigned_at": pa.array([now] * len(todo), TS),
+        },
+        schema=pa.schema(STORY_COLUMNS),
     )
-    with staged(con, "staged_stories", STORY_COLUMNS, story_rows):
+    row_of_key = pa.array(np.repeat(np.arange(len(todo)), keys.shape[1]))  # each key's article, in order
+    index = pa.table(
+        {
+            "key": pa.array(keys.ravel(), pa.int64()),
+            "article_id": stories.column("article_id").combine_chunks().take(row_of_key),
+            "seen_at": stories.column("seen_at").combine_chunks().take(row_of_key),
+        },
+        schema=pa.schema(INDEX_COLUMNS),
+    )
+    with staged_arrow(con, "staged_stories", stories):
         con.execute("INSERT INTO article_stories BY NAME SELECT * FROM staged_stories")
         count(
             con,
             "UPDATE articles t SET story_id = s.story_id FROM staged_stories s "
             "WHERE t.article_id = s.article_id AND t.story_id IS DISTINCT FROM s.story_id",
         )
-    with staged(con, "staged_index", INDEX_COLUMNS, index_rows):
+    with staged_arrow(con, "staged_index", index):
         con.execute("INSERT INTO story_index BY NAME SELECT * FROM staged_index")
     return len(todo)

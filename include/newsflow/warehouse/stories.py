@@ -126,7 +126,7 @@ def _assign(
         ).fetchall():
             by_key.setdefault(key, []).append(other)
     hot = np.union1d(batch_keys[counts > 1], np.fromiter(by_key, dtype=np.int64, count=len(by_key)))
-    sharing_rows = np.isin(keys, hot).any(axis=1)  # the articles that share a key with another
+    sharing_rows = np.asarray(np.isin(keys, hot).any(axis=1), dtype=bool)  # articles sharing a key
     matched = [bool(sharing_rows[n]) for n in range(len(todo))]
     candidates = sorted({a for v in by_key.values() for a in v})
     known = {

@@ -112,10 +112,10 @@ def measure(size: int, batch: int, rng: np.random.Generator, tmp: Path) -> dict[
             [[o.article_id for o in new]],
         )[1][0][0]
         ids = [o.article_id for o in new]
-        with transaction(wh.con):  # the story step alone, again on the same batch
-            wh.con.execute(
-                "DELETE FROM article_stories WHERE article_id IN (SELECT unnest(?::VARCHAR[]))", [ids]
-            )
+        with transaction(wh.con):  # the story step alone, again on the same batch, as if it were new
+            for table in ("article_stories", "story_index"):
+                sql = f"DELETE FROM {table} WHERE article_id IN (SELECT unnest(?::VARCHAR[]))"
+                wh.con.execute(sql, [ids])
             t0 = time.perf_counter()
             assign_stories(wh.con, new, NOW, StoryParams())
             story_s = time.perf_counter() - t0

@@ -44,11 +44,25 @@ def assign_stories(
     unique = {o.article.article_id: o.article for o in reversed(outcomes) if o.article is not None}
     if not unique:
         return 0
-    rows = con.execute(
-        "SELECT a.article_id, a.first_loaded_at, s.body_hash FROM articles a "
-        "LEFT JOIN article_stories s USING (article_id) WHERE a.article_id IN (SELECT unnest(?::VARCHAR[]))",
-        [list(unique)],
-    ).fetchall()
+    seen_at = dict(
+        con.execute(
+            "SELECT article_id, first_loaded_at FROM articles "
+            "WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
+            [list(unique)],
+        ).fetchall()
+    )
+    if not seen_at:
+        return 0
+    # An article's row has seen_at = its first_loaded_at: the filter lets DuckDB skip the row groups of
+    # older articles (rows are appended in time order), so the look-up does not grow with the warehouse.
+    signed = dict(
+        con.execute(
+            "SELECT article_id, body_hash FROM article_stories WHERE seen_at >= ? "
+            "AND article_id IN (SELECT unnest(?::VARCHAR[]))",
+            [min(seen_at.values()), list(seen_at)],
+        ).fetchall()
+    )
+    rows = [(aid, seen, signed.get(aid)) for aid, seen in seen_at.items()]
     todo = [
         _Todo(aid, unique[aid].body_hash, seen, _signature(unique[aid], made.get(aid)))
         for aid, seen, done in rows
@@ -133,8 +147,8 @@ def _assign(
         aid: Known(aid, story, Signature.from_bytes(sig, lead, n))
         for aid, story, sig, lead, n in con.execute(
             "SELECT article_id, story_id, signature, lead_signature, shingles FROM article_stories "
-            "WHERE article_id IN (SELECT unnest(?::VARCHAR[]))",
-            [candidates],
+            "WHERE seen_at >= ? AND article_id IN (SELECT unnest(?::VARCHAR[]))",  # candidates: the window's
+            [oldest, candidates],
         ).fetchall()
     }
     sharing = [(t.article_id, t.signature) for t, m in zip(todo, matched, strict=True) if m]

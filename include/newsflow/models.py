@@ -119,6 +119,24 @@ class StoredArticle:
     attempts: int
 
 
+ARTICLE_CHANGE_FIELDS = (
+    "title",
+    "author",
+    "site_name",
+    "published_at",
+    "language",
+    "language_source",
+    "body_hash",
+    "body_source",
+    "url",
+    "extractor",
+    "extraction_path",
+    "date_source",
+)
+"""The fields of an :class:`Article` whose change updates the stored row (``version`` + 1): its content and
+its provenance. The load compares them, and re-extraction stages only an article that differs in one."""
+
+
 @dataclass(frozen=True)
 class StorySignature:
     """An article body's MinHash signatures (see ``newsflow.stories``), made beside its extraction so the

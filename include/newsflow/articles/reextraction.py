@@ -11,22 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from newsflow.articles.stage import build_outcome
-from newsflow.models import Article, FeedItem, StoredArticle
-
-COMPARED = (
-    "title",
-    "author",
-    "site_name",
-    "published_at",
-    "language",
-    "language_source",
-    "body_hash",
-    "body_source",
-    "extractor",
-    "extraction_path",
-    "date_source",
-)
-"""The fields a re-extraction may change: an article whose fields are all the same is left alone."""
+from newsflow.models import ARTICLE_CHANGE_FIELDS, Article, FeedItem, StoredArticle
 
 
 def entry_for(stored: StoredArticle) -> FeedItem:
@@ -71,5 +56,6 @@ def reextract(stored: StoredArticle, html: bytes, min_body_words: int) -> Articl
 
 
 def changed(stored: Article, new: Article) -> list[str]:
-    """The fields of :data:`COMPARED` in which ``new`` differs from ``stored``."""
-    return [f for f in COMPARED if getattr(stored, f) != getattr(new, f)]
+    """The fields of :data:`~newsflow.models.ARTICLE_CHANGE_FIELDS` in which ``new`` differs from ``stored``
+    (an article whose fields are all the same is left alone)."""
+    return [f for f in ARTICLE_CHANGE_FIELDS if getattr(stored, f) != getattr(new, f)]

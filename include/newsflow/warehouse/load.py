@@ -12,7 +12,7 @@ from datetime import datetime
 
 import duckdb
 
-from newsflow.models import Batch, HostPause, ItemOutcome, PollResult, TopicRow
+from newsflow.models import ARTICLE_CHANGE_FIELDS, Batch, HostPause, ItemOutcome, PollResult, TopicRow
 from newsflow.stories import StoryParams
 from newsflow.warehouse.db import count, transaction
 from newsflow.warehouse.ledger import keep_retry_entries, resolve_duplicates, upsert_items
@@ -28,20 +28,7 @@ from newsflow.warehouse.staged_tables import (
 )
 from newsflow.warehouse.stories import assign_stories
 
-_CHANGED_ARTICLE = changed(
-    "title",
-    "author",
-    "site_name",
-    "published_at",
-    "language",
-    "language_source",
-    "body_hash",
-    "body_source",
-    "url",
-    "extractor",
-    "extraction_path",
-    "date_source",
-)
+_CHANGED_ARTICLE = changed(*ARTICLE_CHANGE_FIELDS)
 
 
 @dataclass

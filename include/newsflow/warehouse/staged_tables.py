@@ -162,9 +162,5 @@ def staged(
     rows: Iterable[dict[str, Any]],
 ) -> Iterator[None]:
     """``rows`` as a view ``name`` for set-based statements (one statement per table per batch)."""
-    con.register(name, pa.Table.from_pylist(list(rows), schema=pa.schema(columns)))
-    try:
+    with staged_arrow(con, name, pa.Table.from_pylist(list(rows), schema=pa.schema(columns))):
         yield
-    finally:
-        with contextlib.suppress(duckdb.Error):
-            con.unregister(name)
